@@ -1,0 +1,201 @@
+"""The model-family protocol and the hyperparameter introspection the UI and CLI share.
+
+A family is an `nn.Module` subclass with keyword-only, annotated hyperparameters:
+
+    class MAF(GenerativeModel):
+        def __init__(self, *, transforms: Annotated[int, Range(1, 12)] = 5) -> None: ...
+
+`hyperparameters(MAF)` turns that signature into widget specs; `Family()` with no
+arguments must train sensibly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+
+import torch
+from torch import nn
+
+DensityKind = Literal["exact", "bound", "unnormalised", "none"]
+TrainedBy = Literal["gradient", "update"]
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds for a numeric hyperparameter (inclusive); `log` asks for a log-scale widget."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every family.
+
+    Contract (x is a (n, 2) float tensor on the model's device):
+    - `loss(x)`: scalar to minimise, in nats per sample where it is a likelihood;
+    - `log_prob(x)`: (n,) log density of the kind `density_kind` declares;
+    - `sample(n)`: (n, 2) detached samples;
+    - `fit_data(x)`: called once with a training sample before the first step;
+    - `update(x)`: one non-gradient step (EM, adding points), for `trained_by == "update"`.
+    """
+
+    title: ClassVar[str]  # human name, e.g. "Neural spline flow"
+    density_kind: ClassVar[DensityKind]
+    branch: ClassVar[str]  # place in the taxonomy, e.g. "explicit · tractable · change of variables"
+    summary: ClassVar[str] = ""
+
+    @property
+    def trained_by(self) -> TrainedBy:
+        return "gradient"
+
+    @property
+    def device(self) -> torch.device:
+        tensors = [*self.parameters(), *self.buffers()]
+        return tensors[0].device if tensors else torch.device("cpu")
+
+    def fit_data(self, x: torch.Tensor) -> None:
+        """Initialise from data (standardisation, k-means seeding). Default: nothing."""
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.log_prob(x).mean()
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, n: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, x: torch.Tensor) -> float:
+        """One non-gradient training step on x; returns the training loss."""
+        raise NotImplementedError(f"{type(self).__name__} is trained by gradient")
+
+
+class Standardize(nn.Module):
+    """Affine map z = (x − shift) / scale fitted to data; its log|det| is −Σ log scale.
+
+    Models see data of unit scale whatever the target's units, which makes one
+    set of defaults (learning rate, initialisation) work on every target.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.zeros(2))
+        self.register_buffer("scale", torch.ones(2))
+
+    def fit(self, x: torch.Tensor) -> None:
+        self.shift.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.scale + self.shift
+
+    def log_det(self) -> torch.Tensor:
+        """log |dz/dx|, to add to log q_z(z)."""
+        return -self.scale.log().sum()
+
+
+# ---------------------------------------------------------------- hyperparameters
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One keyword-only constructor argument of a family, ready for a widget or `--set`."""
+
+    name: str
+    kind: type  # int, float, bool, str or tuple (of ints)
+    default: Any
+    choices: tuple[Any, ...] | None = None
+    range: Range | None = None
+    help: str = ""
+
+    def parse(self, text: str) -> Any:
+        """Convert command-line text to a checked value; never evaluates code."""
+        text = text.strip()
+        try:
+            if self.kind is bool:
+                value = _parse_bool(text)
+            elif self.kind is tuple:
+                value = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+            else:
+                value = self.kind(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name}: cannot read {text!r} as {self.describe()}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """Validate a value; raises ValueError with a message a user can act on."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.kind is tuple and isinstance(value, list):
+            value = tuple(value)
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ValueError(f"{self.name} must be {self.describe()}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(map(str, self.choices))}")
+        numbers = value if self.kind is tuple else (value,)
+        for number in numbers if self.range else ():
+            if not (self.range.low <= number <= self.range.high) or not math.isfinite(number):
+                raise ValueError(
+                    f"{self.name} must lie in [{self.range.low:g}, {self.range.high:g}], got {value!r}"
+                )
+        if self.kind is tuple and not value:
+            raise ValueError(f"{self.name} needs at least one entry")
+        return value
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        names = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+        return names.get(self.kind, "comma-separated integers, e.g. 64,64")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def hyperparameters(family: type[GenerativeModel]) -> list[Hyperparameter]:
+    """The keyword-only arguments of `family.__init__`, in order, with types and bounds."""
+    hints = typing.get_type_hints(family.__init__, include_extras=True)
+    result = []
+    for param in inspect.signature(family.__init__).parameters.values():
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        result.append(_describe(param.name, hints[param.name], param.default))
+    return result
+
+
+def _describe(name: str, hint: Any, default: Any) -> Hyperparameter:
+    bounds, help_text = None, ""
+    if get_origin(hint) is Annotated:
+        hint, *extras = get_args(hint)
+        bounds = next((e for e in extras if isinstance(e, Range)), None)
+        help_text = next((e for e in extras if isinstance(e, str)), "")
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        return Hyperparameter(name, type(choices[0]), default, choices, None, help_text)
+    kind = tuple if get_origin(hint) is tuple else hint
+    return Hyperparameter(name, kind, default, None, bounds, help_text)
+
+
+def checked_params(family: type[GenerativeModel], params: dict[str, Any]) -> dict[str, Any]:
+    """Validate a parameter dict against the family's signature; unknown names are errors."""
+    specs = {h.name: h for h in hyperparameters(family)}
+    unknown = sorted(set(params) - set(specs))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(unknown)}; this model takes {', '.join(specs) or 'none'}"
+        )
+    return {name: specs[name].check(value) for name, value in params.items()}

@@ -1,0 +1,269 @@
+"""The Trainer: one object that steps any model on any data, for the page, the CLI and benchmarks.
+
+trainer = Trainer(RunConfig(target="moons", model="nsf", seconds=30))
+while not trainer.done:
+    trainer.train(max_seconds=1.0)
+    print(trainer.record().kl.text())
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from genviz.config import ConfigError, RunConfig
+from genviz.data import DataSource, target_log_prob_grid
+from genviz.grid import DEFAULT_RESOLUTION, Grid
+from genviz.metrics import (
+    Result,
+    entropy_result,
+    held_out_nll,
+    kl_monte_carlo,
+    kl_quadrature,
+    model_log_prob,
+)
+from genviz.models import MODELS, GenerativeModel
+from genviz.targets import TARGETS
+
+SNAPSHOT_EVERY = 25  # steps between saved good states for rollback
+LR_CUT = 0.5  # learning-rate factor after each rollback
+MAX_ROLLBACKS = 12  # after this many, training stops and says it diverged
+MIN_LR_FACTOR = 0.02  # the cosine schedule decays to this fraction of the base rate
+INIT_POINTS = 4096  # points given to `fit_data`
+
+
+def resolve_device(choice: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a user error."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but no CUDA GPU is available here")
+    return torch.device(choice)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One point of the learning curve: labelled metrics at a step."""
+
+    step: int
+    seconds: float
+    loss: float | None  # mean training loss since the previous evaluation
+    lr: float
+    nll: Result
+    kl: Result
+    entropy: Result
+
+    def row(self) -> dict[str, float | int | None]:
+        return {
+            "step": self.step,
+            "seconds": round(self.seconds, 4),
+            "loss": self.loss,
+            "lr": self.lr,
+            "nll": self.nll.value,
+            "nll_se": self.nll.se,
+            "kl": self.kl.value,
+            "kl_se": self.kl.se,
+        }
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """A non-finite value was caught at `step`; the model went back to `restored_step`."""
+
+    step: int
+    restored_step: int
+    what: str
+    new_lr: float
+
+    def message(self) -> str:
+        return (
+            f"step {self.step}: non-finite {self.what}; rolled back to step "
+            f"{self.restored_step} and lowered the learning rate to {self.new_lr:.2e}"
+        )
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, data: DataSource | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # model initialisation and model-side noise
+        if data is None:
+            data = DataSource.from_target(TARGETS[config.target], config.n_test, self.generator)
+        self.data = data
+        self.model: GenerativeModel = MODELS[config.model](**config.model_kwargs()).to(self.device)
+        self.model.fit_data(self.data.batch(INIT_POINTS, self.generator).to(self.device))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        # Models trained by `update` (EM, a KDE) still get an optimizer, so rollback is uniform.
+        self.optimizer = torch.optim.Adam(params or [torch.zeros(1, requires_grad=True)], lr=config.lr)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.lr_scale = 1.0
+        self.history: list[Evaluation] = []
+        self.rollbacks: list[Rollback] = []
+        self.stopped: str | None = None  # why training cannot go on, if it cannot
+        self._loss_sum, self._loss_count = 0.0, 0
+        self._snapshot = self._take_snapshot()
+
+    # ------------------------------------------------------------------ budget
+    @property
+    def progress(self) -> float:
+        """Fraction of the step or time budget used (0 when there is none)."""
+        parts = [0.0]
+        if self.config.steps:
+            parts.append(self.step / self.config.steps)
+        if self.config.seconds:
+            parts.append(self.train_seconds / self.config.seconds)
+        return min(1.0, max(parts))
+
+    @property
+    def done(self) -> bool:
+        if self.stopped is not None:
+            return True
+        out_of_steps = self.config.steps is not None and self.step >= self.config.steps
+        out_of_time = self.config.seconds is not None and self.train_seconds >= self.config.seconds
+        return out_of_steps or out_of_time
+
+    @property
+    def lr(self) -> float:
+        factor = 1.0
+        if self.config.schedule == "cosine":
+            factor = MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * self.progress))
+        return self.config.lr * self.lr_scale * factor
+
+    # ---------------------------------------------------------------- training
+    def train(self, max_steps: int | None = None, max_seconds: float | None = None) -> int:
+        """Train until the budget, `max_steps` or `max_seconds` (wall) runs out; returns steps taken."""
+        start, taken = time.perf_counter(), 0
+        while not self.done and (max_steps is None or taken < max_steps):
+            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                break
+            t0 = time.perf_counter()
+            self._one_step()
+            self.train_seconds += time.perf_counter() - t0
+            taken += 1
+        return taken
+
+    def _one_step(self) -> None:
+        model = self.model
+        update = model.trained_by == "update"
+        size = (
+            max(self.config.batch_size, getattr(model, "update_batch_size", 0))
+            if update
+            else self.config.batch_size
+        )
+        x = self.data.batch(size, self.generator).to(self.device)
+        if update:
+            loss = model.update(x)
+            if not math.isfinite(loss):
+                return self._roll_back("loss")
+            return self._finish_step(loss)
+        loss_tensor = model.loss(x)
+        if not torch.isfinite(loss_tensor):
+            return self._roll_back("loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_tensor.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e3)
+        if not torch.isfinite(grad_norm):
+            return self._roll_back("gradient")
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        self.optimizer.step()
+        self._finish_step(loss_tensor.item())
+
+    def _finish_step(self, loss: float) -> None:
+        self.step += 1
+        self._loss_sum += loss
+        self._loss_count += 1
+        if self.step % SNAPSHOT_EVERY == 0 and self._parameters_finite():
+            self._snapshot = self._take_snapshot()
+
+    def _parameters_finite(self) -> bool:
+        return all(
+            bool(torch.isfinite(t).all()) for t in self.model.state_dict().values() if t.is_floating_point()
+        )
+
+    def _take_snapshot(self) -> tuple[int, dict, dict]:
+        return self.step, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+
+    def _roll_back(self, what: str) -> None:
+        step, model_state, optimizer_state = self._snapshot
+        self._load_state(model_state)
+        self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        self.lr_scale *= LR_CUT
+        self.rollbacks.append(Rollback(self.step, step, what, self.lr))
+        self.step = step
+        if len(self.rollbacks) >= MAX_ROLLBACKS:
+            count = len(self.rollbacks)
+            self.stopped = f"training diverged: {count} non-finite steps despite lowering the learning rate"
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        load_state(self.model, state)
+
+    # -------------------------------------------------------------- evaluation
+    def record(self) -> Evaluation:
+        """Evaluate on the held-out points and append to the history."""
+        log_q = model_log_prob(self.model, self.data.test)
+        kind = self.model.density_kind
+        method = f"mean over {len(log_q):,} held-out points"
+        target = self.data.target
+        log_p = self.data.log_p_test
+        kl = (
+            kl_monte_carlo(log_p, log_q, kind, target)
+            if log_p is not None
+            else kl_monte_carlo(log_q, log_q, kind, None)
+        )
+        loss = self._loss_sum / self._loss_count if self._loss_count else None
+        self._loss_sum, self._loss_count = 0.0, 0
+        evaluation = Evaluation(
+            self.step,
+            self.train_seconds,
+            loss,
+            self.lr,
+            held_out_nll(log_q, kind, method),
+            kl,
+            entropy_result(target),
+        )
+        self.history.append(evaluation)
+        return evaluation
+
+    def density_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor]:
+        """The model's log density on the data's box grid, (k, m) float64."""
+        grid = self.data.box.grid(resolution)
+        return grid, grid.reshape(model_log_prob(self.model, grid.points.float()))
+
+    def target_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor] | None:
+        """The target's log density on the same grid, when it is known."""
+        if self.data.target is None:
+            return None
+        return target_log_prob_grid(self.data.target.name, resolution)
+
+    def kl_by_quadrature(self, resolution: int = DEFAULT_RESOLUTION) -> Result | None:
+        """The cross-check: KL by quadrature over the box, independent of the held-out sample."""
+        target = self.target_grid(resolution)
+        if target is None or self.model.density_kind != "exact":
+            return None
+        grid, log_p = target
+        return kl_quadrature(log_p, self.density_grid(resolution)[1], grid)
+
+    @torch.no_grad()
+    def samples(self, n: int) -> torch.Tensor:
+        return self.model.sample(n).float().cpu()
+
+
+def load_state(model: GenerativeModel, state: dict[str, torch.Tensor]) -> None:
+    """Load a state dict, letting buffers change size (a KDE's stored points grow)."""
+    for name, value in state.items():
+        module_name, _, attr = name.rpartition(".")
+        module = model.get_submodule(module_name) if module_name else model
+        if (
+            attr in module._buffers
+            and module._buffers[attr] is not None
+            and module._buffers[attr].shape != value.shape
+        ):
+            module._buffers[attr] = value.clone().to(module._buffers[attr].device)
+    model.load_state_dict(state)
