@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from genviz.grid import Grid
+from genviz.grid import Box, Grid
 from genviz.models.base import DensityKind, GenerativeModel
 from genviz.targets.base import Target
 
@@ -68,9 +68,16 @@ def model_log_prob(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def log_normaliser(log_f_grid: torch.Tensor, grid: Grid) -> float:
-    """log ∫_box exp(log f) by the midpoint rule: turns an energy into a density on the box."""
-    return grid.log_mass(log_f_grid)
+def density_log_prob(
+    model: GenerativeModel, x: torch.Tensor, box: Box, resolution: int = 256
+) -> torch.Tensor:
+    """log q on x, normalised: an unnormalised model (an energy) is divided by its
+    partition function over `box`, computed by quadrature on a grid. x: (n, 2) -> (n,)."""
+    log_q = model_log_prob(model, x)
+    if model.density_kind == "unnormalised":
+        grid = box.grid(resolution)
+        log_q = log_q - grid.log_mass(model_log_prob(model, grid.points.float()))
+    return log_q
 
 
 def nll_kind(density: DensityKind) -> Kind:

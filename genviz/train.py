@@ -20,11 +20,11 @@ from genviz.data import DataSource, target_log_prob_grid
 from genviz.grid import DEFAULT_RESOLUTION, Grid
 from genviz.metrics import (
     Result,
+    density_log_prob,
     entropy_result,
     held_out_nll,
     kl_monte_carlo,
     kl_quadrature,
-    model_log_prob,
 )
 from genviz.models import MODELS, GenerativeModel
 from genviz.targets import TARGETS
@@ -207,7 +207,7 @@ class Trainer:
     # -------------------------------------------------------------- evaluation
     def record(self) -> Evaluation:
         """Evaluate on the held-out points and append to the history."""
-        log_q = model_log_prob(self.model, self.data.test)
+        log_q = density_log_prob(self.model, self.data.test, self.data.box)
         kind = self.model.density_kind
         method = f"mean over {len(log_q):,} held-out points"
         target = self.data.target
@@ -234,7 +234,7 @@ class Trainer:
     def density_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor]:
         """The model's log density on the data's box grid, (k, m) float64."""
         grid = self.data.box.grid(resolution)
-        return grid, grid.reshape(model_log_prob(self.model, grid.points.float()))
+        return grid, grid.reshape(density_log_prob(self.model, grid.points.float(), self.data.box))
 
     def target_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor] | None:
         """The target's log density on the same grid, when it is known."""
