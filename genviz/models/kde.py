@@ -16,6 +16,7 @@ import torch
 from genviz.models.base import GenerativeModel, Range, TrainedBy
 
 CHUNK = 2048  # query points per block, to bound memory at (CHUNK × points)
+SEED_POINTS = 100  # centres before the first step, so the estimate visibly sharpens as data arrive
 
 
 class KDE(GenerativeModel):
@@ -28,7 +29,7 @@ class KDE(GenerativeModel):
         self,
         *,
         bandwidth: Annotated[float, Range(0.05, 5.0, log=True), "factor on Scott's rule"] = 0.5,
-        max_points: Annotated[int, Range(10, 50_000), "kernel centres kept"] = 5000,
+        max_points: Annotated[int, Range(10, 50_000), "kernel centres kept"] = 2000,
     ) -> None:
         super().__init__()
         self.bandwidth = bandwidth
@@ -40,7 +41,7 @@ class KDE(GenerativeModel):
         return "update"
 
     def fit_data(self, x: torch.Tensor) -> None:
-        self.points = x[: self.max_points].detach().clone()
+        self.points = x[: min(SEED_POINTS, self.max_points)].detach().clone()
 
     def kernel_tril(self) -> torch.Tensor:
         """(2, 2) Cholesky factor of the kernel covariance h² Σ̂."""
