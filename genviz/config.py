@@ -56,7 +56,7 @@ class RunConfig:
         _check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         _check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
         _check(self.steps is None or self.steps >= 0, "steps must be ≥ 0")
-        _check(self.seconds is None or self.seconds >= 0, "seconds must be ≥ 0")
+        _check(self.seconds is None or 0 <= self.seconds < math.inf, "seconds must be a finite number ≥ 0")
         _check(100 <= self.n_test <= 1_000_000, "n_test must lie in [100, 1000000]")
         _check(0 <= self.seed < 2**63, "seed must be a non-negative integer")
 

@@ -12,7 +12,8 @@ from functools import cached_property
 
 import torch
 
-DEFAULT_RESOLUTION = 200
+DEFAULT_RESOLUTION = 200  # cells along the shorter side of a box
+MAX_CELLS = 1000
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,12 @@ class Box:
         inside_x = (x[:, 0] >= self.xmin) & (x[:, 0] <= self.xmax)
         return inside_x & (x[:, 1] >= self.ymin) & (x[:, 1] <= self.ymax)
 
-    def grid(self, resolution: int = DEFAULT_RESOLUTION) -> Grid:
-        """A midpoint grid with `resolution` cells along the longer side."""
+    def grid(self, resolution: int = DEFAULT_RESOLUTION, max_cells: int = MAX_CELLS) -> Grid:
+        """A midpoint grid of near-square cells, `resolution` of them along the shorter side
+        (at most `max_cells` along the longer one, for a very elongated box)."""
         width, height = self.xmax - self.xmin, self.ymax - self.ymin
-        step = max(width, height) / resolution
-        return Grid(self, max(1, round(width / step)), max(1, round(height / step)))
+        step = min(width, height) / resolution
+        return Grid(self, min(max_cells, round(width / step)), min(max_cells, round(height / step)))
 
     def as_list(self) -> list[float]:
         return [self.xmin, self.xmax, self.ymin, self.ymax]

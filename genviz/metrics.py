@@ -102,16 +102,19 @@ def entropy_result(target: Target | None) -> Result:
 
 
 def kl_monte_carlo(
-    log_p: torch.Tensor, log_q: torch.Tensor, density: DensityKind, target: Target | None
+    log_p: torch.Tensor | None, log_q: torch.Tensor, density: DensityKind, target: Target | None
 ) -> Result:
     """KL(p ‖ q) = E_p[log p − log q] by Monte Carlo on held-out samples of p."""
-    if target is None:
+    if target is None or log_p is None:
         return unavailable("KL", "the data's density is unknown, so only the NLL is shown")
     if nll_kind(density) == "unavailable":
         return unavailable("KL", "the model defines no density")
     value, se = mean_and_se(log_p - log_q)
     kind: Kind = "estimate" if target.density_known == "estimated" else nll_kind(density)
-    return Result("KL", value, se, kind, f"Monte Carlo on {len(log_p):,} held-out points")
+    method = f"Monte Carlo on {len(log_p):,} held-out points"
+    if target.density_known != "exact":
+        method += f"; log p by {target.density_known}"
+    return Result("KL", value, se, kind, method)
 
 
 def kl_quadrature(log_p_grid: torch.Tensor, log_q_grid: torch.Tensor, grid: Grid) -> Result:
@@ -119,4 +122,5 @@ def kl_quadrature(log_p_grid: torch.Tensor, log_q_grid: torch.Tensor, grid: Grid
     p = log_p_grid.double().exp()
     integrand = torch.where(p > 0, p * (log_p_grid.double() - log_q_grid.double()), torch.zeros_like(p))
     value = float(integrand.sum() * grid.cell_area)
-    return Result("KL", value, None, "exact", f"quadrature on a {grid.m}×{grid.k} grid over the box")
+    # An estimate: the midpoint rule's grid error and the box truncation are not in an error bar.
+    return Result("KL", value, None, "estimate", f"quadrature on a {grid.m}×{grid.k} grid over the box")

@@ -32,7 +32,10 @@ def save_model(directory: Path, config: RunConfig, model: GenerativeModel, box: 
 
 
 def load_model(directory: Path, device: str = "cpu") -> tuple[RunConfig, GenerativeModel, Box]:
-    """Rebuild the model saved by `save_model`; raises FileNotFoundError or ValueError."""
+    """Rebuild the model saved by `save_model`.
+
+    A damaged directory raises what reading it raised (OSError, ValueError, KeyError,
+    RuntimeError for a state that does not fit the model); callers turn that into a message."""
     record = json.loads((directory / CONFIG_FILE).read_text())
     config = RunConfig.from_dict(record["config"])
     model = MODELS[config.model](**config.model_kwargs())

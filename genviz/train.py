@@ -212,11 +212,7 @@ class Trainer:
         method = f"mean over {len(log_q):,} held-out points"
         target = self.data.target
         log_p = self.data.log_p_test
-        kl = (
-            kl_monte_carlo(log_p, log_q, kind, target)
-            if log_p is not None
-            else kl_monte_carlo(log_q, log_q, kind, None)
-        )
+        kl = kl_monte_carlo(log_p, log_q, kind, target)
         loss = self._loss_sum / self._loss_count if self._loss_count else None
         self._loss_sum, self._loss_count = 0.0, 0
         evaluation = Evaluation(
@@ -242,13 +238,19 @@ class Trainer:
             return None
         return target_log_prob_grid(self.data.target.name, resolution)
 
-    def kl_by_quadrature(self, resolution: int = DEFAULT_RESOLUTION) -> Result | None:
-        """The cross-check: KL by quadrature over the box, independent of the held-out sample."""
+    def kl_by_quadrature(
+        self, resolution: int = DEFAULT_RESOLUTION, log_q: torch.Tensor | None = None
+    ) -> Result | None:
+        """The cross-check: KL by quadrature over the box, independent of the held-out sample.
+
+        `log_q` is the model's grid from `density_grid(resolution)` when the caller has it."""
         target = self.target_grid(resolution)
-        if target is None or self.model.density_kind != "exact":
+        if target is None or self.model.density_kind not in ("exact", "unnormalised"):
             return None
         grid, log_p = target
-        return kl_quadrature(log_p, self.density_grid(resolution)[1], grid)
+        if log_q is None:
+            log_q = self.density_grid(resolution)[1]
+        return kl_quadrature(log_p, log_q, grid)
 
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:

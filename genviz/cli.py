@@ -1,0 +1,400 @@
+"""The command line: list what there is, train a model, evaluate a saved one.
+
+    python -m genviz list [--json]
+    python -m genviz train --target 8gaussians --model nsf --seconds 30 --out runs/nsf
+    python -m genviz train --data points.csv --set transforms=3 --out runs/mine
+    python -m genviz eval runs/mine --data more_points.csv
+
+A mistake a user can fix (a bad argument, file or setting) exits with status 2
+and one line on stderr that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import textwrap
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+
+from genviz.config import ConfigError, RunConfig, parse_assignment
+from genviz.data import DataSource
+from genviz.grid import Box
+from genviz.metrics import Result, density_log_prob, mean_and_se, nll_kind, unavailable
+from genviz.models import MODELS, GenerativeModel, Hyperparameter, hyperparameters
+from genviz.persist import CONFIG_FILE, MODEL_FILE, load_model, save_model
+from genviz.pointsfile import PointsError, read_points
+from genviz.targets import TARGETS, Target
+from genviz.train import Evaluation, Trainer, resolve_device
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_SECONDS = 30.0  # the budget when neither --steps nor --seconds is given
+PROGRESS_SECONDS = 1.0  # training time between progress lines
+GRID_CELLS = 200  # cells along the shorter side of the grid in density.npz
+MIN_EVAL_POINTS = 2  # a standard error needs two
+THREADS_VARIABLE = "GENVIZ_THREADS"
+DEFAULT_THREADS = 1  # these models are small: one thread beats several contending for a few cores
+METRICS_FILE = "metrics.json"
+DENSITY_FILE = "density.npz"
+# What a damaged or foreign run directory makes load_model raise (a bad zip, bad JSON, a wrong state).
+LOAD_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile)
+MAX_DETAIL = 200  # characters of a library error quoted in a message (a state-dict mismatch lists every key)
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; the message says what to change."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage plus the error and exits; one line through `main` is clearer.
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, ConfigError, PointsError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`list | head`): point stdout at devnull so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m genviz", description="Train and evaluate 2D generative models.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,train,eval}")
+    listing = commands.add_parser("list", help="targets and models, with their settings")
+    listing.add_argument("--json", action="store_true", help="print one JSON document")
+    listing.set_defaults(run=run_list)
+    _add_train(commands.add_parser("train", help="train a model and write a run directory"))
+    evaluate = commands.add_parser("eval", help="NLL of a CSV of points under a saved model")
+    evaluate.add_argument("run_dir", type=Path, metavar="DIR", help="a directory written by train")
+    evaluate.add_argument("--data", type=Path, required=True, metavar="FILE.csv", help="points, x,y per line")
+    evaluate.set_defaults(run=run_eval)
+    return parser
+
+
+def _add_train(train: argparse.ArgumentParser) -> None:
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--target", help="a built-in target (see `list`)")
+    source.add_argument("--data", type=Path, metavar="FILE.csv", help="your own points, x,y per line")
+    train.add_argument("--model", default=RunConfig.model, help=f"a model (default {RunConfig.model})")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="training steps")
+    budget.add_argument("--seconds", type=_seconds, help=f"training seconds (default {DEFAULT_SECONDS:g})")
+    train.add_argument("--seed", type=int, default=RunConfig.seed)
+    train.add_argument("--device", default=RunConfig.device, help="auto, cpu or cuda")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="lr, batch_size, schedule, n_test or a model hyperparameter; repeatable",
+    )
+    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write the run")
+    train.set_defaults(run=run_train)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds ≥ 0, got {text!r}")
+    return value
+
+
+def set_threads() -> None:
+    """One torch thread unless GENVIZ_THREADS asks for more."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    threads = int(text) if text.isdigit() else DEFAULT_THREADS if not text else 0
+    if threads < 1:
+        raise UsageError(f"{THREADS_VARIABLE} must be a positive integer, got {text!r}")
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------- list
+
+
+def run_list(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(catalogue(), indent=2, ensure_ascii=False))
+        return 0
+    targets = [_target_row(target) for target in TARGETS.values()]
+    print("Targets")
+    print(_table(["name", "H(p)", "box", "density", "description"], targets))
+    print("\nModels")
+    rows = [[name, f.title, f.density_kind, f.branch, _defaults(f)] for name, f in MODELS.items()]
+    print(_table(["name", "title", "density", "branch", "hyperparameters (defaults)"], rows))
+    return 0
+
+
+def catalogue() -> dict[str, list[dict[str, Any]]]:
+    """Every target and model, as plain data."""
+    models = [
+        {
+            "name": name,
+            "title": family.title,
+            "density": family.density_kind,
+            "branch": family.branch,
+            "summary": family.summary,
+            "hyperparameters": [_hyperparameter(h) for h in hyperparameters(family)],
+        }
+        for name, family in MODELS.items()
+    ]
+    return {"targets": [t.describe() for t in TARGETS.values()], "models": models}
+
+
+def _hyperparameter(spec: Hyperparameter) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "type": "ints" if spec.kind is tuple else spec.kind.__name__,
+        "default": list(spec.default) if spec.kind is tuple else spec.default,
+        "choices": list(spec.choices) if spec.choices is not None else None,
+        "range": [spec.range.low, spec.range.high] if spec.range else None,
+        "help": spec.help,
+    }
+
+
+def _target_row(target: Target) -> list[str]:
+    facts = target.describe()
+    x0, x1, y0, y1 = facts["box"]
+    entropy = f"{facts['entropy']:.3f}" if facts["entropy"] is not None else "unknown"
+    density = f"{facts['density']}: {facts['density_method']}"
+    return [facts["name"], entropy, f"[{x0:g}, {x1:g}]×[{y0:g}, {y1:g}]", density, facts["description"]]
+
+
+def _defaults(family: type[GenerativeModel]) -> str:
+    show = {tuple: lambda value: ",".join(map(str, value))}  # as --set would take it
+    return " ".join(f"{h.name}={show.get(h.kind, str)(h.default)}" for h in hyperparameters(family)) or "none"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------------- train
+
+
+def run_train(args: argparse.Namespace) -> int:
+    set_threads()
+    config = train_config(args)
+    resolve_device(config.device)  # fail before reading data or training
+    data = _points_source(args.data, config.seed) if args.data else None
+    out = _prepare_out(args.out)
+    trainer = Trainer(config, data)
+    train_with_progress(trainer)
+    quadrature = write_run(out, trainer)
+    print(summary(trainer, out, quadrature))
+    return 0
+
+
+def train_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the arguments describe, `--set` applied in order."""
+    seconds = DEFAULT_SECONDS if args.steps is None and args.seconds is None else args.seconds
+    target = "data" if args.data else args.target
+    config = RunConfig(
+        target=target, model=args.model, steps=args.steps, seconds=seconds, seed=args.seed, device=args.device
+    )
+    for assignment in args.set:
+        config = parse_assignment(config, assignment)
+    return config
+
+
+def _prepare_out(out: Path) -> Path:
+    # Made before training, so an unwritable path fails now rather than after the budget is spent.
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {out}: {error.strerror or error}") from None
+    return out
+
+
+def _points_source(path: Path, seed: int) -> DataSource:
+    return DataSource.from_points(read_points(path), torch.Generator().manual_seed(seed))
+
+
+def train_with_progress(trainer: Trainer) -> None:
+    """Train to the budget, evaluating and printing a progress line about once a second."""
+    shown = 0
+    _progress(trainer.record())
+    while not trainer.done:
+        trainer.train(max_seconds=PROGRESS_SECONDS)
+        _progress(trainer.record())
+        for rollback in trainer.rollbacks[shown:]:
+            print(f"  {rollback.message()}", file=sys.stderr)
+        shown = len(trainer.rollbacks)
+    if trainer.stopped:
+        print(f"  {trainer.stopped}", file=sys.stderr)
+
+
+def _progress(evaluation: Evaluation) -> None:
+    parts = [f"step {evaluation.step:>7,}", f"{evaluation.seconds:6.1f} s"]
+    parts += [f"NLL {_short(evaluation.nll)}", f"KL {_short(evaluation.kl)}", f"lr {evaluation.lr:.1e}"]
+    print("  ".join(parts), file=sys.stderr, flush=True)
+
+
+def _short(result: Result) -> str:
+    if result.value is None:
+        return "n/a"
+    return f"{result.value:.3f}" + (f" ± {result.se:.3f}" if result.se is not None else "")
+
+
+def write_run(out: Path, trainer: Trainer) -> Result:
+    """Write density.npz, the model and metrics.json; returns the quadrature cross-check of the KL."""
+    log_q = _write_density(out / DENSITY_FILE, trainer, GRID_CELLS)
+    save_model(out, trainer.config, trainer.model, trainer.data.box)
+    quadrature = trainer.kl_by_quadrature(GRID_CELLS, log_q) or unavailable("KL", _no_quadrature(trainer))
+    _write_json(out / METRICS_FILE, run_metrics(trainer, quadrature))
+    return quadrature
+
+
+def _no_quadrature(trainer: Trainer) -> str:
+    if trainer.data.target is None:
+        return "no quadrature: the data's density is unknown"
+    return f"no quadrature: the model's density is {trainer.model.density_kind}, not exact"
+
+
+def _write_density(path: Path, trainer: Trainer, resolution: int) -> torch.Tensor:
+    """Write density.npz; returns the model's log density grid for reuse."""
+    grid, log_q = trainer.density_grid(resolution)
+    arrays = {"x": grid.x.numpy(), "y": grid.y.numpy(), "log_q": log_q.numpy()}
+    target = trainer.target_grid(resolution)
+    if target is not None:
+        arrays["log_p"] = target[1].double().numpy()
+    np.savez(path, box=np.array(grid.box.as_list()), **arrays)
+    return log_q
+
+
+def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
+    """metrics.json: the final labelled results, the configuration and the learning curve."""
+    last = trainer.history[-1]
+    results = {"test_nll": last.nll, "entropy": last.entropy, "kl": last.kl, "kl_quadrature": quadrature}
+    why_null = {key: result.method for key, result in results.items() if result.value is None}
+    cross_check = (
+        {"value": quadrature.value, "method": quadrature.method} if quadrature.value is not None else None
+    )
+    metrics = {
+        "target": trainer.config.target,
+        "model": trainer.config.model,
+        "steps": trainer.step,
+        "seconds": trainer.train_seconds,
+        "device": str(trainer.device),
+        "n_test": len(trainer.data.test),
+        **_labelled("test_nll", "nll", last.nll),
+        "entropy": last.entropy.value,
+        "entropy_kind": last.entropy.kind,
+        "entropy_method": last.entropy.method,
+        **_labelled("kl", "kl", last.kl),
+        "kl_quadrature": cross_check,
+        "rollbacks": [rollback.message() for rollback in trainer.rollbacks],
+        "stopped": trainer.stopped,
+        "config": trainer.config.to_dict(),
+        "history": [evaluation.row() for evaluation in trainer.history],
+    }
+    return {**json_ready(metrics, "", why_null), "why_null": why_null}
+
+
+def _labelled(key: str, label: str, result: Result) -> dict[str, Any]:
+    return {
+        key: result.value,
+        f"{key}_se": result.se,
+        f"{label}_kind": result.kind,
+        f"{label}_method": result.method,
+    }
+
+
+def json_ready(value: Any, path: str, why_null: dict[str, str]) -> Any:
+    """`value` with every non-finite float replaced by None, the reason noted under its path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        why_null[path] = f"the value was {value}, which JSON cannot hold"
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v, f"{path}.{k}" if path else str(k), why_null) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v, f"{path}[{i}]", why_null) for i, v in enumerate(value)]
+    return value
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def summary(trainer: Trainer, out: Path, quadrature: Result) -> str:
+    """What a user reads at the end: the run, where it went, and the labelled results."""
+    config, last = trainer.config, trainer.history[-1]
+    lines = [
+        f"{config.model} on {config.target}: {trainer.step:,} steps in {trainer.train_seconds:.1f} s "
+        f"on {trainer.device}",
+        f"wrote {METRICS_FILE}, {DENSITY_FILE}, {CONFIG_FILE} and {MODEL_FILE} to {out}",
+    ]
+    if trainer.rollbacks:
+        lines.append(f"{len(trainer.rollbacks)} rollback(s) after non-finite values; see {METRICS_FILE}")
+    if trainer.stopped:
+        lines.append(f"stopped early: {trainer.stopped}")
+    lines += [last.entropy.text(), last.nll.text(), last.kl.text()]
+    if trainer.data.target is not None:  # for a user's data the line above already says why there is no KL
+        lines.append(quadrature.text())
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- eval
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    set_threads()
+    _, model, box = open_run(args.run_dir)
+    points = read_points(args.data, min_points=MIN_EVAL_POINTS, need_spread=False)
+    print(json.dumps(evaluate_points(model, points, box), allow_nan=False))
+    return 0
+
+
+def open_run(directory: Path) -> tuple[RunConfig, GenerativeModel, Box]:
+    """load_model, with a clear error for anything that is not a run directory."""
+    if not directory.exists():
+        raise UsageError(f"no such run directory: {directory}")
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory; give the DIR that train --out wrote")
+    missing = " or ".join(name for name in (CONFIG_FILE, MODEL_FILE) if not (directory / name).is_file())
+    if missing:
+        raise UsageError(f"{directory} is not a run directory (no {missing}); write one with train --out")
+    if not zipfile.is_zipfile(directory / MODEL_FILE):
+        raise UsageError(f"{directory}: {MODEL_FILE} is not an .npz archive; the run is damaged")
+    try:
+        return load_model(directory)
+    except LOAD_ERRORS as error:
+        why = textwrap.shorten(f"{type(error).__name__}: {error}", MAX_DETAIL)
+        raise UsageError(f"{directory}: cannot load the saved model ({why})") from None
+
+
+def evaluate_points(model: GenerativeModel, points: torch.Tensor, box: Box) -> dict[str, Any]:
+    """{"nll", "nll_se", "n", "kind"}: the mean −log q of the points, normalised over `box`."""
+    kind = nll_kind(model.density_kind)
+    if kind == "unavailable":
+        raise UsageError(f"this model's density is {model.density_kind}, so it gives no NLL")
+    nll, se = mean_and_se(-density_log_prob(model, points, box))
+    why_null: dict[str, str] = {}
+    record = json_ready({"nll": nll, "nll_se": se, "n": len(points), "kind": kind}, "", why_null)
+    return {**record, "why_null": why_null} if why_null else record

@@ -1,0 +1,166 @@
+"""Reading a user's CSV of 2D points, with checks whose messages say what to fix.
+
+The format: two comma-separated numbers per line, an optional header (a first
+row of two non-numeric cells), blank lines ignored, UTF-8 text. Cells are read
+with `float`, never evaluated. Numbers go into a flat array of doubles (16 bytes
+a point) rather than a list of Python floats, so the largest file accepted costs
+tens of megabytes, not hundreds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from array import array
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+
+MAX_BYTES = 64 * 1024 * 1024  # checked before reading
+MAX_POINTS = 1_000_000
+MIN_POINTS = 50  # to train: fewer leaves a held-out split too small to say anything
+MAX_ABS = 1e6  # larger coordinates lose too much precision in float32 training
+BINARY_PROBE = 8192  # bytes scanned for NUL, the sign of a binary file
+SHOWN_CHARS = 30  # characters of a bad cell quoted back to the user
+
+
+class PointsError(ValueError):
+    """A points file that cannot be used; the message names the file and, where it can, the line."""
+
+
+def read_points(path: Path, *, min_points: int = MIN_POINTS, need_spread: bool = True) -> torch.Tensor:
+    """Read and validate a CSV of 2D points. Returns (n, 2) float64.
+
+    `need_spread` rejects data with no spread in a coordinate, which no density can fit.
+    """
+    check_file(path)
+    values = array("d")
+    try:
+        with path.open("rb") as handle:
+            header = _read_rows(_text_lines(handle, path), path, values)
+    except OSError as error:
+        raise PointsError(f"cannot read {path}: {error.strerror or error}") from None
+    n = len(values) // 2
+    if n == 0:
+        raise PointsError(f"{path} has {'a header but ' if header else ''}no points")
+    if n < min_points:
+        raise PointsError(f"{path} has only {n} point{'s' * (n != 1)}; at least {min_points} are needed")
+    points = torch.frombuffer(values, dtype=torch.float64).reshape(n, 2).clone()
+    if need_spread:
+        _check_spread(points, path)
+    return points
+
+
+def check_file(path: Path) -> None:
+    """Existence, kind, size and a binary sniff, before any parsing."""
+    try:
+        if not path.exists():
+            raise PointsError(f"no such file: {path}")
+        if path.is_dir():
+            raise PointsError(f"{path} is a directory, not a CSV file")
+        if not path.is_file():
+            raise PointsError(f"{path} is not a regular file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise PointsError(f"{path} is {size / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
+        if size == 0:
+            raise PointsError(f"{path} is empty")
+        with path.open("rb") as handle:
+            probe = handle.read(BINARY_PROBE)
+    except OSError as error:
+        raise PointsError(f"cannot read {path}: {error.strerror or error}") from None
+    if b"\x00" in probe:
+        raise PointsError(f"{path} looks like a binary file; expected CSV text with two numbers per line")
+
+
+def _text_lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+    # Decoding line by line, rather than through a text wrapper, pins a bad byte to its line;
+    # bytes.splitlines also breaks on a lone \r, the line ending of old Mac files.
+    lines = (line for raw in handle for line in raw.splitlines(keepends=True))
+    for number, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PointsError(f"{path} line {number}: not UTF-8 text; save the file as UTF-8 CSV") from None
+        yield text.removeprefix("\ufeff") if number == 1 else text  # a spreadsheet's byte-order mark
+
+
+def _read_rows(lines: Iterable[str], path: Path, values: array) -> bool:
+    """Append each data row's two numbers to `values`; returns whether a header was seen."""
+    rows = csv.reader(lines)
+    seen_row = header = False
+    line = 0  # the line the current row starts on (a quoted cell may span lines)
+    try:
+        for row in rows:
+            line, previous = rows.line_num, line
+            if all(not cell.strip() for cell in row):
+                continue  # blank lines, and the "," a spreadsheet writes for an empty row
+            if not seen_row and len(row) == 2 and _number(row[0]) is None and _number(row[1]) is None:
+                seen_row = header = True
+                continue
+            seen_row = True
+            if len(values) >= 2 * MAX_POINTS:
+                raise PointsError(f"{path} has more than {MAX_POINTS:,} points, the limit")
+            values.extend(_row_numbers(row, path, previous + 1))
+    except csv.Error as error:
+        raise PointsError(f"{path} line {line + 1}: {error}") from None
+    return header
+
+
+def _row_numbers(row: list[str], path: Path, line: int) -> tuple[float, float]:
+    """The row's (x, y): the fast path; messages are built only for a bad row."""
+    try:
+        x, y = map(float, row)
+    except ValueError:
+        raise PointsError(_row_problem(row, f"{path} line {line}")) from None
+    if not (abs(x) <= MAX_ABS and abs(y) <= MAX_ABS):  # also false for NaN
+        raise PointsError(_row_problem(row, f"{path} line {line}"))
+    return x, y
+
+
+def _row_problem(row: list[str], where: str) -> str:
+    """What is wrong with a row that failed to parse."""
+    if any("\n" in cell or "\r" in cell for cell in row):
+        return f"{where}: a quoted value runs past the end of the line; is a closing quote missing?"
+    if len(row) != 2:
+        separator = next((s for s in ";\t|" if len(row) == 1 and s in row[0]), None)
+        hint = f"; values must be separated by commas, not {separator!r}" if separator else ""
+        return f"{where}: expected 2 comma-separated values (x, y), found {len(row)}{hint}"
+    for column, text in enumerate(row, 1):
+        value, shown = _number(text), _shown(text)
+        if not text.strip():
+            return f"{where}, column {column}: empty cell"
+        if value is None:
+            return f"{where}, column {column}: {shown} is not a number"
+        if not math.isfinite(value):
+            return f"{where}, column {column}: {shown} is not a finite number"
+        if abs(value) > MAX_ABS:
+            return f"{where}, column {column}: {shown} is too large; the limit is ±{MAX_ABS:,.0f}"
+    raise AssertionError(f"no problem found in {row!r}")
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return repr(text[:SHOWN_CHARS]) + ("…" if len(text) > SHOWN_CHARS else "")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_spread(points: torch.Tensor, path: Path) -> None:
+    # Checked in float32, the precision the models train in.
+    single = points.float()
+    flat = [name for name, column in zip("xy", single.T, strict=True) if column.min() == column.max()]
+    if len(flat) == 2:
+        raise PointsError(f"{path}: all points are identical; a density needs spread in both coordinates")
+    if flat:
+        value = float(single[0, "xy".index(flat[0])])
+        raise PointsError(
+            f"{path}: every point has {flat[0]} = {value:g}; a density needs spread in both coordinates"
+        )
