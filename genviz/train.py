@@ -93,6 +93,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # model initialisation and model-side noise
         if data is None:
+            if config.target not in TARGETS:
+                raise ConfigError(f"target {config.target!r} needs its points: pass a DataSource")
             data = DataSource.from_target(TARGETS[config.target], config.n_test, self.generator)
         self.data = data
         self.model: GenerativeModel = MODELS[config.model](**config.model_kwargs()).to(self.device)

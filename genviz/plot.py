@@ -1,0 +1,303 @@
+"""Figures: arrays in, plotly `Figure` out. No state, no streamlit.
+
+Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
+`(x[j], y[i])`; learning curves arrive as the rows of `Evaluation.row()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from genviz.metrics import Result
+
+COLORSCALE = "Viridis"
+FONT = dict(family="Inter, 'Source Sans Pro', Arial, sans-serif", size=13, color="#262730")
+NLL_COLOR = "#1f77b4"
+KL_COLOR = "#d62728"
+GAP_COLOR = "rgba(255, 127, 14, 0.18)"
+FLOOR_COLOR = "#2ca02c"
+LOG_FLOOR = 1e-4  # the KL axis is logarithmic; values at or below zero are drawn here
+
+Rows = Sequence[dict[str, Any]]
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15)),
+        template="plotly_white",
+        font=FONT,
+        height=height,
+        margin=dict(l=55, r=15, t=80, b=45),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0, font=dict(size=12)),
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=14)
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+# ------------------------------------------------------------------ densities
+
+
+def density_pair(
+    x: np.ndarray,
+    y: np.ndarray,
+    log_p: np.ndarray | None,
+    log_q: np.ndarray,
+    samples: np.ndarray | None = None,
+    *,
+    titles: tuple[str, str] = ("target p(x)", "model q(x)"),
+    height: int = 430,
+) -> go.Figure:
+    """Target and model densities side by side on one colour scale; `samples` (n, 2) overlay q.
+
+    x: (m,), y: (k,), log_p and log_q: (k, m). Without log_p only the model is drawn.
+    """
+    q = np.exp(np.asarray(log_q, dtype=np.float64))
+    p = None if log_p is None else np.exp(np.asarray(log_p, dtype=np.float64))
+    panels = [(titles[1], q)] if p is None else [(titles[0], p), (titles[1], q)]
+    fig = make_subplots(
+        rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels], horizontal_spacing=0.04
+    )
+    x_range, y_range = _edges(x), _edges(y)  # fixed, so that samples off the grid cannot zoom out
+    for col, (_, z) in enumerate(panels, start=1):
+        fig.add_trace(_heatmap(x, y, z), row=1, col=col)
+        anchor = f"x{col if col > 1 else ''}"
+        fig.update_yaxes(range=y_range, scaleanchor=anchor, constrain="domain", row=1, col=col)
+        fig.update_xaxes(range=x_range, constrain="domain", row=1, col=col)
+    if samples is not None and len(samples):
+        fig.add_trace(_scatter(np.asarray(samples)), row=1, col=len(panels))
+    if p is not None:
+        fig.update_yaxes(showticklabels=False, row=1, col=2)
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=COLORSCALE,
+            cmin=0.0,
+            cmax=_shared_max(p, q),
+            colorbar=dict(title=dict(text="density", side="right"), thickness=12, len=0.9),
+        ),
+        template="plotly_white",
+        font=FONT,
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        showlegend=False,
+        plot_bgcolor="white",
+    )
+    fig.update_annotations(font=dict(size=14))
+    return fig
+
+
+def _edges(centres: np.ndarray) -> list[float]:
+    """The outer edges of a midpoint grid, from its cell centres."""
+    centres = np.asarray(centres, dtype=np.float64)
+    half = (centres[-1] - centres[0]) / (len(centres) - 1) / 2 if len(centres) > 1 else 0.5
+    return [float(centres[0] - half), float(centres[-1] + half)]
+
+
+def _heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> go.Heatmap:
+    return go.Heatmap(
+        x=np.asarray(x, dtype=np.float32),
+        y=np.asarray(y, dtype=np.float32),
+        z=z.astype(np.float32),
+        coloraxis="coloraxis",
+        hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>density=%{z:.4f}<extra></extra>",
+    )
+
+
+def _scatter(samples: np.ndarray) -> go.Scattergl:
+    return go.Scattergl(
+        x=samples[:, 0].astype(np.float32),
+        y=samples[:, 1].astype(np.float32),
+        mode="markers",
+        marker=dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=0)),
+        hoverinfo="skip",
+        name="samples from q",
+    )
+
+
+def _shared_max(p: np.ndarray | None, q: np.ndarray) -> float:
+    """Top of the shared colour scale: the target's peak, letting a sharper model saturate
+    at twice it so that one spike cannot wash the target out."""
+    q_max = float(np.nanmax(q)) if np.isfinite(q).any() else 1.0
+    if p is None:
+        return q_max or 1.0
+    p_max = float(np.nanmax(p))
+    return max(p_max, min(q_max, 2.0 * p_max)) or 1.0
+
+
+# ------------------------------------------------------------- learning curves
+
+
+def _column(rows: Rows, key: str) -> np.ndarray:
+    """A row field as floats, with None (unavailable) as NaN."""
+    return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows], dtype=np.float64)
+
+
+def _band(fig: go.Figure, steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str) -> None:
+    """A ±2·se band between `low` and `high`."""
+    fig.add_trace(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=high,
+            mode="lines",
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor=color,
+            name="± 2 se",
+            hoverinfo="skip",
+        )
+    )
+
+
+def nll_curve(rows: Rows, entropy: Result | None, *, height: int = 330) -> go.Figure:
+    """Held-out NLL vs step with a ±2·se band, the floor H(p) and the gap between them (the KL)."""
+    fig = _layout(go.Figure(), "Held-out NLL and its floor H(p)", height)
+    steps, nll, se = _column(rows, "step"), _column(rows, "nll"), _column(rows, "nll_se")
+    if not np.isfinite(nll).any():
+        return _empty(fig, "held-out NLL unavailable: the model defines no density")
+    se = np.nan_to_num(se)
+    floor = entropy.value if entropy is not None and entropy.value is not None else None
+    if floor is not None:
+        fig.add_trace(_floor_line(steps, floor, entropy))
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=nll,
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor=GAP_COLOR,
+                name="KL = NLL − H(p)",
+                hoverinfo="skip",
+            )
+        )
+    _band(fig, steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
+    fig.add_trace(
+        go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name="held-out NLL")
+    )
+    _nll_range(fig, nll + 2 * se, floor)
+    if floor is not None:
+        _gap_note(fig, steps, nll, floor)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="nats")
+    for trace in fig.data:
+        trace.showlegend = trace.name not in (None, "")
+    return fig
+
+
+def _floor_line(steps: np.ndarray, floor: float, entropy: Result) -> go.Scatter:
+    label = f"H(p) = {floor:.3f} ({entropy.kind})"
+    return go.Scatter(
+        x=[steps.min(), max(steps.max(), steps.min() + 1)] if len(steps) else [0, 1],
+        y=[floor, floor],
+        mode="lines",
+        line=dict(color=FLOOR_COLOR, width=2, dash="dash"),
+        name=label,
+        hovertemplate=f"{label}<extra></extra>",
+    )
+
+
+def _nll_range(fig: go.Figure, upper: np.ndarray, floor: float | None) -> None:
+    """Zoom on the late curve: the first evaluations of a fresh model would flatten the gap."""
+    late = upper[len(upper) // 10 :] if len(upper) > 10 else upper
+    top = float(np.nanmax(late))
+    bottom = float(np.nanmin(upper)) if floor is None else min(floor, float(np.nanmin(upper)))
+    pad = 0.08 * max(top - bottom, 0.05)
+    fig.update_yaxes(range=[bottom - pad, top + pad])
+
+
+def _gap_note(fig: go.Figure, steps: np.ndarray, nll: np.ndarray, floor: float) -> None:
+    last = int(np.flatnonzero(np.isfinite(nll))[-1])
+    fig.add_annotation(
+        x=steps[last],
+        y=(nll[last] + floor) / 2,
+        text="KL = NLL − H(p)",
+        showarrow=False,
+        xanchor="right",
+        font=dict(size=12, color="#b35900"),
+        bgcolor="rgba(255, 255, 255, 0.7)",
+    )
+
+
+def kl_curve(
+    rows: Rows,
+    label: str,
+    *,
+    checks: Sequence[tuple[int, float]] = (),
+    check_label: str = "quadrature cross-check",
+    height: int = 330,
+) -> go.Figure:
+    """KL vs step on a log axis with a ±2·se band; `label` names its kind and method.
+
+    Values at or below zero (possible for a Monte Carlo estimate near zero) sit on the floor
+    of the axis as open markers. `checks` are (step, KL) points from another method.
+    """
+    fig = _layout(go.Figure(), label, height)
+    steps, kl, se = _column(rows, "step"), _column(rows, "kl"), _column(rows, "kl_se")
+    if not np.isfinite(kl).any():
+        return _empty(fig, "KL unavailable")
+    se = np.nan_to_num(se)
+    low = np.clip(kl - 2 * se, LOG_FLOOR, None)
+    high = np.clip(kl + 2 * se, LOG_FLOOR, None)
+    _band(fig, steps, low, high, "rgba(214, 39, 40, 0.2)")
+    positive = np.where(kl > LOG_FLOOR, kl, np.nan)
+    fig.add_trace(
+        go.Scatter(x=steps, y=positive, mode="lines", line=dict(color=KL_COLOR, width=2), name="KL(p‖q)")
+    )
+    at_floor = np.isfinite(kl) & (kl <= LOG_FLOOR)
+    if at_floor.any():
+        fig.add_trace(_floor_markers(steps[at_floor], kl[at_floor]))
+    if checks:
+        fig.add_trace(_check_markers(checks, check_label))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(type="log", title_text="nats", **_log_ticks(np.concatenate([low, high])))
+    for trace in fig.data:
+        trace.showlegend = trace.name not in (None, "")
+    return fig
+
+
+def _log_ticks(values: np.ndarray) -> dict[str, Any]:
+    """Ticks at 1, 2, 5 × 10^k written as plain decimals, which read better than powers here."""
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return {}
+    low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
+    ticks = [m * 10.0**k for k in np.arange(low, high + 1) for m in (1, 2, 5)]
+    return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+
+
+def _floor_markers(steps: np.ndarray, values: np.ndarray) -> go.Scatter:
+    return go.Scatter(
+        x=steps,
+        y=np.full(len(steps), LOG_FLOOR),
+        mode="markers",
+        marker=dict(symbol="triangle-down-open", color=KL_COLOR, size=8),
+        customdata=values,
+        name="≤ 0 (within noise)",
+        hovertemplate="KL estimate %{customdata:.4f}<extra></extra>",
+    )
+
+
+def _check_markers(checks: Sequence[tuple[int, float]], label: str) -> go.Scatter:
+    steps, values = zip(*checks, strict=True)
+    values = np.clip(np.array(values, dtype=np.float64), LOG_FLOOR, None)
+    return go.Scatter(
+        x=list(steps),
+        y=values,
+        mode="markers",
+        marker=dict(symbol="diamond", color="#444", size=8),
+        name=label,
+    )

@@ -1,0 +1,74 @@
+"""About: the idea behind the explorer, the families of generative models, the targets and the labels."""
+
+import streamlit as st
+
+from genviz.models import MODELS
+from genviz.targets import TARGETS
+
+TAXONOMY = {  # branch -> what the literature puts there, after Goodfellow (2016)
+    "explicit › tractable": "autoregressive (NADE, MADE, PixelCNN); change of variables (flows)",
+    "explicit › approximate › variational": "variational autoencoders (an ELBO)",
+    "explicit › approximate › markov chain": "Boltzmann machines; energy-based models with MCMC",
+    "implicit › direct": "generative adversarial networks",
+    "implicit › markov chain": "generative stochastic networks",
+    "heirs: diffusion, flow matching": "denoising diffusion, score matching, flow matching",
+}
+HEIRS = ("diffusion", "score", "flow matching")
+
+
+def on_branch(family_branch: str, branch: str) -> bool:
+    heir = any(word in family_branch.lower() for word in HEIRS)
+    return heir if branch.startswith("heirs") else family_branch.lower().startswith(branch) and not heir
+
+
+def available(branch: str) -> str:
+    names = [f"{f.title} ({name})" for name, f in MODELS.items() if on_branch(f.branch, branch)]
+    return ", ".join(names) or "—"
+
+
+st.title("About genviz")
+st.markdown(
+    "Fitting a model q to data from p by **maximum likelihood** minimises the expected negative "
+    "log-likelihood, which splits in two:"
+)
+st.latex(r"\mathbb{E}_{p}[-\log q(x)] \;=\; H(p) + \mathrm{KL}(p \,\|\, q)")
+st.markdown(
+    "The entropy H(p) does not depend on the model, so maximising likelihood **is** minimising KL(p‖q). "
+    "The held-out NLL can never fall below H(p): that is the floor drawn under every NLL curve, and the "
+    "gap between the curve and the floor **is** the KL. Every target here has a normalised density, so "
+    "the floor and the KL are computed, not guessed."
+)
+
+st.header("Families of generative models")
+st.markdown(
+    "Goodfellow's taxonomy (NIPS 2016 tutorial) sorts models by how they give access to a density; "
+    "diffusion and flow matching came later, heirs of the variational and change-of-variables branches. "
+    "**Available here** lists the families this app trains now."
+)
+rows = [{"branch": b, "in the literature": e, "available here": available(b)} for b, e in TAXONOMY.items()]
+st.table(rows, hide_index=True)
+
+st.header("Targets")
+facts = [t.describe() for t in TARGETS.values()]
+columns = {"name": "target", "description": "description", "density": "density", "density_method": "how"}
+rows = [{label: f[key] for key, label in columns.items()} for f in facts]
+for row, f in zip(rows, facts, strict=True):
+    row["H(p) (nats)"] = "unknown" if f["entropy"] is None else f"{f['entropy']:.4f}"
+    row["how H(p) is known"] = f["entropy_method"]
+st.table(rows, hide_index=True)
+
+st.header("Exact, bound, estimate")
+st.markdown(
+    """
+Every number is labelled with what it is and how it was computed:
+
+- **exact**: the true quantity, from normalised densities. As a mean over held-out points (Monte Carlo)
+  it comes with ± one standard error; by quadrature on a grid it carries the grid's error instead.
+- **bound**: an upper bound, e.g. an NLL from an evidence lower bound (a variational model);
+  the true NLL and KL are at most this.
+- **estimate**: an approximation with a bias of its own, e.g. a quadrature whose grid error is not
+  bounded, or a target whose density is itself known only numerically.
+- **unavailable**: the quantity cannot be computed here (a model with no density has no NLL), and
+  the app says so rather than show a number.
+"""
+)

@@ -1,0 +1,158 @@
+"""The pages, driven through Streamlit's AppTest: they render, train, react to every control, and
+never crash on bad input. AppTest does not fire `run_every`, so each `run()` while training is one tick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from genviz import plot
+from genviz.metrics import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 60
+SMALL = {"model": "nsf", "p.transforms": "1", "p.hidden": "16,16"}  # a real flow that builds fast
+
+
+def page(name: str, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / name), default_timeout=TIMEOUT)
+    at.query_params = dict(SMALL if query is None else query)
+    return at.run()
+
+
+def step_metric(at: AppTest) -> int:
+    return int(next(m for m in at.metric if m.label == "Step").value.replace(",", ""))
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def test_explorer_renders_with_labelled_numbers() -> None:
+    at = page("pages/explorer.py")
+    assert not at.exception
+    assert step_metric(at) == 0
+    assert len(at.get("plotly_chart")) == 3  # densities, NLL curve, KL curve
+    labels = [m.label for m in at.metric]
+    assert "Held-out NLL · exact" in labels and "KL(p‖q) · exact" in labels
+    assert "Monte Carlo on 10,000 held-out points" in texts(at.caption)
+    assert "Neural spline flow" in texts(at.markdown)
+
+
+def test_train_advances_and_pause_stops() -> None:
+    at = page("pages/explorer.py")
+    at.button(key="train").click().run()
+    for _ in range(2):
+        at.run()
+    assert not at.exception
+    moved = step_metric(at)
+    assert moved > 0
+    assert at.button(key="train").label == "Pause"
+    at.button(key="train").click().run()
+    at.run()
+    assert at.button(key="train").label == "Train"
+    assert step_metric(at) == moved
+
+
+def test_step_moves_by_one_and_reset_goes_back_to_zero() -> None:
+    at = page("pages/explorer.py")
+    at.button(key="step").click().run()
+    assert step_metric(at) == 1
+    at.button(key="step").click().run()
+    assert step_metric(at) == 2
+    at.button(key="reset").click().run()
+    assert step_metric(at) == 0
+    assert not at.exception
+
+
+def test_changing_the_model_rebuilds_it_with_a_notice() -> None:
+    at = page("pages/explorer.py")
+    at.selectbox(key="model").select("gaussian").run()
+    assert not at.exception
+    assert "Model rebuilt: model changed from nsf to gaussian" in texts(at.info)
+    assert at.query_params["model"] == "gaussian"  # the address bar follows
+    at.selectbox(key="target").select("checkerboard").run()
+    assert "target changed from 8gaussians to checkerboard" in texts(at.info)
+
+
+def test_training_settings_apply_live_without_a_rebuild() -> None:
+    at = page("pages/explorer.py")
+    at.button(key="step").click().run()
+    at.select_slider(key="lr").set_value(0.01).run()
+    state = at.session_state["genviz"]
+    assert state.trainer.config.lr == 0.01
+    assert step_metric(at) == 1 and not at.info
+
+
+def test_bad_hidden_widths_show_an_error_and_keep_the_model() -> None:
+    at = page("pages/explorer.py")
+    at.text_input(key="hp.nsf.hidden").input("64,abc").run()
+    assert not at.exception
+    assert "hidden" in texts(at.error) and "Keeping 16,16" in texts(at.error)
+    assert not at.info  # no rebuild
+    at.button(key="step").click().run()
+    assert step_metric(at) == 1
+
+
+def test_a_bad_link_falls_back_to_the_defaults() -> None:
+    at = page("pages/explorer.py", {"target": "nowhere", "lr": "fast"})
+    assert not at.exception
+    assert "Could not read this link" in texts(at.error)
+    assert at.selectbox(key="target").value == "8gaussians"
+
+
+def test_a_link_sets_the_controls() -> None:
+    at = page("pages/explorer.py", {"model": "gaussian", "target": "banana", "lr": "0.01", "steps": "7"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="model").value == "gaussian"
+    assert at.selectbox(key="target").value == "banana"
+    assert at.number_input(key="steps").value == 7
+
+
+def test_training_pauses_at_the_step_budget() -> None:
+    at = page("pages/explorer.py", {"model": "gaussian", "steps": "5"})
+    at.button(key="train").click().run()
+    at.run()
+    assert step_metric(at) == 5
+    assert "Step budget reached" in texts(at.success)
+    assert at.button(key="train").label == "Train" and at.button(key="train").disabled
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    at = page("pages/explorer.py")
+    at.selectbox(key="device").select("cuda").run()
+    assert not at.exception
+    assert "no CUDA GPU" in texts(at.error)
+    at.button(key="step").click().run()  # the previous model still works
+    assert step_metric(at) == 1
+
+
+def test_about_page_lists_families_and_targets() -> None:
+    at = page("pages/about.py", {})
+    assert not at.exception
+    assert len(at.table) == 2
+    assert "KL" in texts(at.markdown)
+
+
+def test_app_renders_the_explorer_by_default() -> None:
+    at = page("app.py")
+    assert not at.exception
+    assert step_metric(at) == 0
+
+
+def test_figures_handle_missing_and_non_positive_values() -> None:
+    rows = [{"step": 0, "nll": 3.0, "nll_se": 0.01, "kl": 0.2, "kl_se": 0.01}]
+    rows += [{"step": 5, "nll": 2.9, "nll_se": 0.01, "kl": -0.001, "kl_se": 0.002}]
+    entropy = Result("H(p)", 2.8, None, "exact", "closed form")
+    assert "H(p) = 2.800 (exact)" in {t.name for t in plot.nll_curve(rows, entropy).data}
+    assert plot.kl_curve(rows, "KL(p‖q) — exact, Monte Carlo").layout.yaxis.type == "log"
+    missing = [{"step": 0, "nll": None, "nll_se": None, "kl": None, "kl_se": None}]
+    assert plot.kl_curve(missing, "KL").layout.annotations[0].text == "KL unavailable"
+    assert plot.nll_curve(missing, None).layout.annotations
+    grid = np.linspace(-1, 1, 8)
+    assert len(plot.density_pair(grid, grid, None, np.zeros((8, 8))).data) == 1  # model only

@@ -1,0 +1,154 @@
+"""The real app in headless Chromium: it trains live, draws its charts, and never shows an exception.
+
+Run with `python -m pytest -m browser`; the README's screenshot comes from here.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TRAIN_SECONDS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield page
+    page.close()
+
+
+METRICS_JS = """() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')].map(
+    m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
+          m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]))"""
+
+
+def metrics(page) -> dict[str, str]:
+    """Metric card label -> value, as shown."""
+    return page.evaluate(METRICS_JS)
+
+
+def step(page) -> int:
+    return int(metrics(page)["Step"].replace(",", ""))
+
+
+def wait_for_step(page, above: int = -1, timeout: float = 60) -> int:
+    """Wait until the step metric is shown and above `above`; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Step" in metrics(page) and step(page) > above:
+            return step(page)
+        time.sleep(0.5)
+    raise TimeoutError(f"the step metric did not pass {above}")
+
+
+def assert_no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_trains_live_and_saves_a_screenshot(server: str, page) -> None:
+    page.goto(f"{server}/?target=8gaussians&model=nsf")
+    page.get_by_role("button", name="Train").click()
+    assert wait_for_step(page, above=0) > 0
+    # plotly draws its charts after the metrics, so wait for all three rather than count at once
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=30_000)
+    assert_no_exception(page)
+    time.sleep(TRAIN_SECONDS)
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Train").wait_for(timeout=30_000)
+    time.sleep(2)  # the paused page adds its quadrature cross-check
+    assert_no_exception(page)
+    page.get_by_text(re.compile("cross-check at step .* quadrature")).wait_for(timeout=30_000)
+    save_full_page(page, SCREENSHOT)
+
+
+def save_full_page(page, path: Path) -> None:
+    """Streamlit scrolls inside its main pane, so grow the viewport to the content before the shot."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": max(1000, height)})
+    time.sleep(1.5)  # plotly redraws at the new size
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def test_a_bad_link_shows_a_message_not_a_crash(server: str, page) -> None:
+    page.goto(f"{server}/?model=nsf&p.bins=many")
+    page.get_by_text("Could not read this link").wait_for(timeout=60_000)
+    assert wait_for_step(page) == 0
+    assert_no_exception(page)
+
+
+def test_about_page(server: str, page) -> None:
+    page.goto(f"{server}/about")
+    page.get_by_text("Families of generative models").wait_for(timeout=60_000)
+    assert_no_exception(page)
