@@ -5,6 +5,8 @@ A new target is a `Target` subclass in one of these modules plus one line in
 """
 
 from genviz.targets.base import Target
+from genviz.targets.curves import Moons, SwissRoll, TwoSpirals
+from genviz.targets.energies import U1, U2, U3, U4
 from genviz.targets.mixtures import (
     Banana,
     Checkerboard,
@@ -12,14 +14,26 @@ from genviz.targets.mixtures import (
     EightGaussians,
     TwentyFiveGaussians,
 )
+from genviz.targets.pinwheel import Pinwheel
+from genviz.targets.rings import Circles, Rings
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         EightGaussians(),
+        Moons(),
         Checkerboard(),
-        CorrelatedGaussian(),
+        TwoSpirals(),
+        Rings(),
+        Pinwheel(),
+        SwissRoll(),
+        Circles(),
+        U1(),
+        U2(),
+        U3(),
+        U4(),
         Banana(),
+        CorrelatedGaussian(),
         TwentyFiveGaussians(),
     )
 }
