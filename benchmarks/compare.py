@@ -4,8 +4,8 @@ Prints a markdown table beside the reference figures in ../shared/ANCHORS.md
 (what zuko, normflows and scikit-learn reach with their default loops in 20 s
 of CPU). Timings are noisy: compare columns from the same run.
 
-    python benchmarks/compare.py --seconds 20
-    python benchmarks/compare.py --seconds 5 --models nsf gmm --targets 8gaussians moons
+    python -m benchmarks.compare --seconds 20
+    python -m benchmarks.compare --seconds 5 --models nsf gmm --targets 8gaussians moons
 """
 
 from __future__ import annotations

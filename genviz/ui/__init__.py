@@ -1,0 +1,11 @@
+"""The web app's building blocks: the only part of genviz that imports streamlit.
+
+`state` keeps one Session per browser session, `widgets` builds the controls from the
+registries, and `live` trains and draws in a timed fragment.
+"""
+
+from genviz.ui.live import live_view, page_style
+from genviz.ui.state import Session, session, sync_url
+from genviz.ui.widgets import buttons, header, sidebar
+
+__all__ = ["Session", "buttons", "header", "live_view", "page_style", "session", "sidebar", "sync_url"]

@@ -1,0 +1,144 @@
+"""Sidebar controls built from the registries and the families' signatures, and the buttons."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from genviz.config import DEVICES, SCHEDULES, ConfigError, RunConfig
+from genviz.models import MODELS, Hyperparameter, hyperparameters
+from genviz.targets import TARGETS
+from genviz.ui.state import BATCH_SIZES, DEFAULT, Session, _show
+
+
+def _init(key: str, value: Any) -> None:
+    """Seed a widget from the session's configuration when it is first drawn (or redrawn after
+    another page, which drops its state)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def sidebar(state: Session) -> RunConfig | None:
+    """Controls -> a RunConfig, or None (with the reason shown) when they do not make one."""
+    config = state.config
+    with st.sidebar:
+        st.header("Data and model")
+        target = _choice("Target", list(TARGETS), "target", config.target, "the data distribution p")
+        model = _choice("Model", list(MODELS), "model", config.model, "the family q is drawn from", _title)
+        params = model_params(model, config.params if model == config.model else {})
+        st.header("Training")
+        changes = training_controls(config)
+    try:
+        return config.with_changes(target=target, model=model, params=params, **changes)
+    except ConfigError as error:
+        st.sidebar.error(str(error))
+        return None
+
+
+def _title(name: str) -> str:
+    return f"{MODELS[name].title} ({name})"
+
+
+def _choice(label: str, options: list[Any], key: str, current: Any, help: str, fmt: Any = str) -> Any:
+    _init(key, current if current in options else options[0])
+    return st.selectbox(label, options, key=key, help=help, format_func=fmt)
+
+
+def _log_slider(label: str, key: str, options: list[float], current: float, help: str | None) -> float:
+    _init(key, current)
+    return st.select_slider(label, options, key=key, help=help, format_func=lambda v: f"{v:g}")
+
+
+def training_controls(config: RunConfig) -> dict[str, Any]:
+    lr = _log_slider("Learning rate", "lr", nice_log_grid(1e-4, 1e-1, config.lr), config.lr, LR_HELP)
+    _init("batch_size", config.batch_size)
+    batch = st.select_slider("Batch size", sorted({*BATCH_SIZES, config.batch_size}), key="batch_size")
+    schedule = _choice("Schedule", list(SCHEDULES), "schedule", config.schedule, SCHEDULE_HELP)
+    _init("steps", config.steps or DEFAULT.steps)
+    steps = st.number_input("Step budget", 1, 1_000_000, step=500, key="steps", help=BUDGET_HELP)
+    device = _choice("Device", list(DEVICES), "device", config.device, DEVICE_HELP)
+    _init("seed", config.seed)
+    seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key="seed", help="same seed, same numbers")
+    return dict(lr=lr, batch_size=batch, schedule=schedule, steps=int(steps), device=device, seed=int(seed))
+
+
+LR_HELP = "Adam's step size; changes apply live"
+SCHEDULE_HELP = "cosine decays the learning rate to 2 % of its value over the step budget"
+BUDGET_HELP = "training pauses here; the cosine schedule decays over it"
+DEVICE_HELP = "auto uses a CUDA GPU when there is one; cuda without one is an error"
+
+
+def nice_log_grid(low: float, high: float, current: float | None = None) -> list[float]:
+    """1-2-3-5 steps per decade from low to high (plus `current`), for a log-scale slider."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    values = {float(f"{m * 10.0**d:.3g}") for d in decades for m in (1, 2, 3, 5)}
+    values = {v for v in values if low <= v <= high} | {low, high}
+    return sorted(values | ({current} if current is not None else set()))
+
+
+def model_params(model: str, current: dict[str, Any]) -> dict[str, Any]:
+    """One widget per hyperparameter; returns the values that differ from the family's defaults."""
+    specs = hyperparameters(MODELS[model])
+    values = [hyperparameter_widget(h, f"hp.{model}.{h.name}", current.get(h.name, h.default)) for h in specs]
+    return {h.name: v for h, v in zip(specs, values, strict=True) if v != h.default}
+
+
+def hyperparameter_widget(h: Hyperparameter, key: str, current: Any) -> Any:
+    """The widget that fits the hyperparameter's type and bounds."""
+    label, help, bounds = h.name.replace("_", " ").capitalize(), h.help or None, h.range
+    if h.choices is not None:
+        return _choice(label, list(h.choices), key, current, h.help)
+    if h.kind is bool:
+        _init(key, bool(current))
+        return st.toggle(label, key=key, help=help)
+    if h.kind is float and bounds is not None and bounds.log:
+        return _log_slider(label, key, nice_log_grid(bounds.low, bounds.high, current), current, help)
+    if h.kind in (int, float):
+        _init(key, current)
+        low, high = (h.kind(bounds.low), h.kind(bounds.high)) if bounds else (None, None)
+        if h.kind is int and bounds is not None and high - low <= 128:
+            return st.slider(label, low, high, key=key, help=help)
+        return st.number_input(label, low, high, key=key, help=help)
+    _init(key, _show(current))
+    hint = " (comma-separated, e.g. 64,64)" if h.kind is tuple else ""
+    return _parsed(h, st.text_input(label, key=key, help=(h.help + hint) or None), current)
+
+
+def _parsed(h: Hyperparameter, text: str, current: Any) -> Any:
+    """Parse a text widget; on bad text say why and keep the value the model has."""
+    try:
+        return h.parse(text)
+    except ValueError as error:
+        st.error(f"{error}. Keeping {_show(current)}.")
+        return current
+
+
+def buttons(state: Session) -> None:
+    """Train/Pause, Step and Reset; callbacks run before the page is drawn, so labels are current."""
+    train, step, reset, _ = st.columns([1, 1, 1, 3])
+    done, running = state.trainer.done, state.running
+    label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
+    common: dict[str, Any] = {"width": "stretch"}
+    train.button(
+        label, key="train", icon=icon, type="primary", on_click=state.toggle, disabled=done, **common
+    )
+    step.button(
+        "Step", key="step", icon=":material/skip_next:", on_click=state.step_once, disabled=done, **common
+    )
+    reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=state.reset, **common)
+
+
+def header(state: Session) -> None:
+    """What is being fitted to what, and any notice about the last change."""
+    family, target = MODELS[state.config.model], TARGETS[state.config.target]
+    st.markdown(f"**{family.title}** · {family.branch} · density: **{family.density_kind}**")
+    st.caption(f"{family.summary}  \nTarget **{target.name}**: {target.description}.")
+    for message, show in (
+        (state.link_error, st.error),
+        (state.build_error, st.error),
+        (state.notice, st.info),
+    ):
+        if message:
+            show(message)
