@@ -65,7 +65,7 @@ class NSF(ZukoFlow):
         *,
         transforms: Depth = 5,
         hidden: Hidden = (64, 64),
-        bins: Annotated[int, Range(2, 64), "spline bins per layer"] = 8,
+        bins: Annotated[int, Range(2, 64), "spline bins per layer"] = 32,
     ) -> None:
         flow = zuko.flows.NSF(2, transforms=transforms, hidden_features=hidden, bins=bins)
         super().__init__(flow)
