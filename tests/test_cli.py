@@ -17,7 +17,7 @@ import torch
 
 from genviz import cli, pointsfile
 from genviz.metrics import density_log_prob
-from genviz.models import MODELS
+from genviz.models import MODELS, hyperparameters
 from genviz.persist import load_model
 from genviz.targets import TARGETS
 
@@ -81,11 +81,9 @@ def test_list_json_is_one_document_with_defaults() -> None:
     assert [t["name"] for t in listing["targets"]] == list(TARGETS)
     assert [m["name"] for m in listing["models"]] == list(MODELS)
     nsf = next(m for m in listing["models"] if m["name"] == "nsf")
-    assert {h["name"]: h["default"] for h in nsf["hyperparameters"]} == {
-        "transforms": 5,
-        "hidden": [64, 64],
-        "bins": 8,
-    }
+    expected = {h.name: h.default for h in hyperparameters(MODELS["nsf"])}
+    listed = {h["name"]: h["default"] for h in nsf["hyperparameters"]}
+    assert listed == {k: list(v) if isinstance(v, tuple) else v for k, v in expected.items()}
 
 
 def test_train_writes_metrics_density_and_model(target_run: tuple[Path, subprocess.CompletedProcess]) -> None:
