@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from genviz.config import ConfigError, RunConfig, parse_assignment
+from genviz.config import USER_DATA, ConfigError, RunConfig, parse_assignment
 from genviz.data import DataSource
 from genviz.grid import Box
 from genviz.metrics import Result, density_log_prob, mean_and_se, nll_kind, unavailable
@@ -212,7 +212,7 @@ def run_train(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the arguments describe, `--set` applied in order."""
     seconds = DEFAULT_SECONDS if args.steps is None and args.seconds is None else args.seconds
-    target = "data" if args.data else args.target
+    target = USER_DATA if args.data else args.target
     config = RunConfig(
         target=target, model=args.model, steps=args.steps, seconds=seconds, seed=args.seed, device=args.device
     )

@@ -17,6 +17,7 @@ from genviz.targets import TARGETS
 
 Schedule = Literal["constant", "cosine"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
+USER_DATA = "data"  # the target name of a user's own points (no density known)
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -43,7 +44,7 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.target != "data" and self.target not in TARGETS:
+        if self.target != USER_DATA and self.target not in TARGETS:
             raise ConfigError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")

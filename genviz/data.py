@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import torch
 
+from genviz.config import USER_DATA
 from genviz.grid import Box, Grid
 from genviz.targets import TARGETS
 from genviz.targets.base import Target
@@ -37,7 +38,9 @@ class DataSource:
         return cls(target.name, target.box, test, target, target.log_prob(test))
 
     @classmethod
-    def from_points(cls, points: torch.Tensor, generator: torch.Generator, name: str = "data") -> DataSource:
+    def from_points(
+        cls, points: torch.Tensor, generator: torch.Generator, name: str = USER_DATA
+    ) -> DataSource:
         """Shuffle and split a user's (n, 2) points into training and held-out parts."""
         order = torch.randperm(len(points), generator=generator)
         n_test = max(1, round(len(points) * TEST_FRACTION))

@@ -58,28 +58,36 @@ def density_pair(
     log_q: np.ndarray,
     samples: np.ndarray | None = None,
     *,
+    data: np.ndarray | None = None,
     titles: tuple[str, str] = ("target p(x)", "model q(x)"),
     height: int = 430,
 ) -> go.Figure:
     """Target and model densities side by side on one colour scale; `samples` (n, 2) overlay q.
 
-    x: (m,), y: (k,), log_p and log_q: (k, m). Without log_p only the model is drawn.
+    x: (m,), y: (k,), log_p and log_q: (k, m). Without log_p, the left panel shows `data`
+    (n, 2) points when given (a user's data, whose density is unknown), else only q is drawn.
     """
     q = np.exp(np.asarray(log_q, dtype=np.float64))
     p = None if log_p is None else np.exp(np.asarray(log_p, dtype=np.float64))
-    panels = [(titles[1], q)] if p is None else [(titles[0], p), (titles[1], q)]
+    if p is not None:
+        panels = [(titles[0], p), (titles[1], q)]
+    elif data is not None:
+        panels = [("your data (held-out points)", None), (titles[1], q)]
+    else:
+        panels = [(titles[1], q)]
     fig = make_subplots(
         rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels], horizontal_spacing=0.04
     )
     x_range, y_range = _edges(x), _edges(y)  # fixed, so that samples off the grid cannot zoom out
     for col, (_, z) in enumerate(panels, start=1):
-        fig.add_trace(_heatmap(x, y, z), row=1, col=col)
+        trace = _scatter(np.asarray(data), DATA_MARKER, "data") if z is None else _heatmap(x, y, z)
+        fig.add_trace(trace, row=1, col=col)
         anchor = f"x{col if col > 1 else ''}"
         fig.update_yaxes(range=y_range, scaleanchor=anchor, constrain="domain", row=1, col=col)
         fig.update_xaxes(range=x_range, constrain="domain", row=1, col=col)
     if samples is not None and len(samples):
         fig.add_trace(_scatter(np.asarray(samples)), row=1, col=len(panels))
-    if p is not None:
+    if len(panels) == 2:
         fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_layout(
         coloraxis=dict(
@@ -116,14 +124,18 @@ def _heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> go.Heatmap:
     )
 
 
-def _scatter(samples: np.ndarray) -> go.Scattergl:
+SAMPLE_MARKER = dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=0))
+DATA_MARKER = dict(size=3, color="rgba(40, 30, 120, 0.45)", line=dict(width=0))
+
+
+def _scatter(points: np.ndarray, marker: dict = SAMPLE_MARKER, name: str = "samples from q") -> go.Scattergl:
     return go.Scattergl(
-        x=samples[:, 0].astype(np.float32),
-        y=samples[:, 1].astype(np.float32),
+        x=points[:, 0].astype(np.float32),
+        y=points[:, 1].astype(np.float32),
         mode="markers",
-        marker=dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=0)),
+        marker=marker,
         hoverinfo="skip",
-        name="samples from q",
+        name=name,
     )
 
 

@@ -62,12 +62,12 @@ st.markdown(
     """
 Every number is labelled with what it is and how it was computed:
 
-- **exact**: the true quantity, from normalised densities. As a mean over held-out points (Monte Carlo)
-  it comes with ± one standard error; by quadrature on a grid it carries the grid's error instead.
+- **exact**: the true quantity, from normalised densities (closed form, or 1D quadrature accurate to
+  1e-4). As a mean over held-out points (Monte Carlo) it comes with ± one standard error.
 - **bound**: an upper bound, e.g. an NLL from an evidence lower bound (a variational model);
   the true NLL and KL are at most this.
-- **estimate**: an approximation with a bias of its own, e.g. a quadrature whose grid error is not
-  bounded, or a target whose density is itself known only numerically.
+- **estimate**: an approximation with a bias that has no error bar, e.g. the KL by quadrature on a
+  grid (the cross-check beside the Monte Carlo KL), or a KL against a density that is itself estimated.
 - **unavailable**: the quantity cannot be computed here (a model with no density has no NLL), and
   the app says so rather than show a number.
 """

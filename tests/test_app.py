@@ -156,3 +156,40 @@ def test_figures_handle_missing_and_non_positive_values() -> None:
     assert plot.nll_curve(missing, None).layout.annotations
     grid = np.linspace(-1, 1, 8)
     assert len(plot.density_pair(grid, grid, None, np.zeros((8, 8))).data) == 1  # model only
+
+
+def csv_bytes(points: torch.Tensor) -> bytes:
+    return ("x,y\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in points.tolist())).encode()
+
+
+def test_uploaded_points_train_with_kl_unavailable() -> None:
+    at = page("pages/explorer.py")
+    at.selectbox(key="target").set_value("data").run()
+    assert "Upload a CSV" in texts(at.info)
+    assert step_metric(at) == 0 and not at.exception
+    points = torch.randn(400, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([2.0, 0.5])
+    at.file_uploader[0].set_value(("mine.csv", csv_bytes(points), "text/csv")).run()
+    assert not at.exception
+    assert "Model rebuilt" in texts(at.info)
+    assert "Your data" in texts(at.caption) and "mine.csv" in texts(at.caption)
+    labels = [m.label for m in at.metric]
+    assert "KL(p‖q) · unavailable" in labels and "Held-out NLL · exact" in labels
+    at.button(key="step").click().run()
+    assert step_metric(at) == 1 and not at.exception
+
+
+def test_a_bad_upload_is_refused_and_loses_nothing() -> None:
+    at = page("pages/explorer.py")
+    at.button(key="step").click().run()
+    at.selectbox(key="target").set_value("data").run()
+    at.file_uploader[0].set_value(("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv")).run()
+    assert not at.exception
+    assert "bad.csv line 3" in texts(at.error)
+    assert step_metric(at) == 1  # the model trained on 8gaussians is still there
+
+
+def test_density_pair_shows_a_users_points_beside_the_model() -> None:
+    x, y = np.linspace(-1, 1, 5), np.linspace(-1, 1, 4)
+    fig = plot.density_pair(x, y, None, np.zeros((4, 5)), data=np.zeros((10, 2)))
+    assert [t.type for t in fig.data] == ["scattergl", "heatmap"]
+    assert fig.layout.annotations[0].text == "your data (held-out points)"

@@ -114,10 +114,11 @@ def status_messages(trainer: Trainer) -> None:
 
 def density_chart(state: Session, overlay: bool) -> None:
     view = state.model_view(overlay)
-    target = state.trainer.data.target
-    log_p = None if target is None else target_density(target.name, LIVE_RESOLUTION)[2]
+    data = state.trainer.data
+    log_p = None if data.target is None else target_density(data.target.name, LIVE_RESOLUTION)[2]
+    shown = None if data.target is not None else data.test[:N_SAMPLES].numpy()  # a user's points
     samples = view.get("samples") if overlay else None
-    fig = plot.density_pair(view["x"], view["y"], log_p, view["log_q"], samples)
+    fig = plot.density_pair(view["x"], view["y"], log_p, view["log_q"], samples, data=shown)
     st.plotly_chart(fig, key="density", config=PLOTLY_CONFIG)
 
 

@@ -7,18 +7,21 @@ they are cached with `st.cache_data`.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
-from genviz.config import ConfigError, RunConfig
-from genviz.data import target_log_prob_grid
+from genviz.config import USER_DATA, ConfigError, RunConfig
+from genviz.data import DataSource, target_log_prob_grid
 from genviz.metrics import Result
+from genviz.pointsfile import PointsError, read_points
 from genviz.targets import TARGETS
 from genviz.train import Trainer
 
@@ -60,6 +63,10 @@ class Session:
     ticks: int = 0
     checks: list[tuple[int, Result]] = field(default_factory=list)  # quadrature cross-checks
     view: dict[str, Any] | None = None  # the model's density grid (and samples) at view["step"]
+    points: torch.Tensor | None = None  # the user's own points, once a CSV is uploaded
+    points_name: str | None = None
+    points_error: str | None = None  # why the last upload was refused
+    upload_seen: tuple[str, int] | None = None  # (name, size) of the last file handled
     # Streamlit starts a rerun in a new thread while the previous run is still training;
     # everything that touches the Trainer holds this lock.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -75,7 +82,7 @@ class Session:
         changes = describe_changes(self.config, config)
         if changes:
             try:
-                self.trainer = new_trainer(config)
+                self.trainer = new_trainer(config, self.points, self.points_name)
             except (ValueError, RuntimeError) as error:  # ConfigError, or a family refusing its settings
                 self.build_error, self.running = f"Cannot build this model: {error}", False
                 return
@@ -87,8 +94,28 @@ class Session:
 
     def reset(self) -> None:
         with self.lock:
-            self.trainer, self.running, self.notice = new_trainer(self.config), False, None
+            trainer = new_trainer(self.config, self.points, self.points_name)
+            self.trainer, self.running, self.notice = trainer, False, None
             self._forget()
+
+    def load_points(self, name: str, raw: bytes) -> bool:
+        """Validate an uploaded CSV; on success it becomes the 'your data' target. A refused
+        file changes nothing but the message."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(name).name
+            path.write_bytes(raw)
+            try:
+                points = read_points(path)
+            except PointsError as error:
+                self.points_error = str(error).replace(str(path), name)
+                return False
+        with self.lock:
+            self.points, self.points_name, self.points_error = points, name, None
+            if self.config.target == USER_DATA:  # new points under the same target: start again
+                self.trainer = new_trainer(self.config, points, name)
+                self.running, self.notice = False, f"Model rebuilt: new data from {name}"
+                self._forget()
+        return True
 
     def _forget(self) -> None:
         self.checks, self.view, self.ticks = [], None, 0
@@ -144,10 +171,15 @@ class Session:
         return self.view
 
 
-def new_trainer(config: RunConfig) -> Trainer:
+def new_trainer(config: RunConfig, points: torch.Tensor | None = None, name: str | None = None) -> Trainer:
     """A fresh Trainer, evaluated once so that every curve starts at step 0."""
     configure_process()
-    trainer = Trainer(config)
+    data = None
+    if config.target == USER_DATA:
+        if points is None:
+            raise ConfigError("upload a CSV of points first")
+        data = DataSource.from_points(points, torch.Generator().manual_seed(config.seed), name or USER_DATA)
+    trainer = Trainer(config, data)
     trainer.record()
     return trainer
 
@@ -209,6 +241,8 @@ def _budget(text: str) -> int:
 
 def sync_url(config: RunConfig) -> None:
     """Mirror the configuration in the address bar, so that a link reproduces the run."""
+    if config.target == USER_DATA:
+        return  # uploaded points cannot travel in a link; the address keeps the last shareable state
     query = config.to_query() | {"steps": str(config.steps)}
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from genviz.config import DEVICES, SCHEDULES, ConfigError, RunConfig
+from genviz.config import DEVICES, SCHEDULES, USER_DATA, ConfigError, RunConfig
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.targets import TARGETS
 from genviz.ui.state import BATCH_SIZES, DEFAULT, Session, _show
@@ -25,7 +25,9 @@ def sidebar(state: Session) -> RunConfig | None:
     config = state.config
     with st.sidebar:
         st.header("Data and model")
-        target = _choice("Target", list(TARGETS), "target", config.target, "the data distribution p")
+        target = _choice("Target", [*TARGETS, USER_DATA], "target", config.target, TARGET_HELP, _target_name)
+        if target == USER_DATA:
+            target = data_upload(state)
         model = _choice("Model", list(MODELS), "model", config.model, "the family q is drawn from", _title)
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
@@ -35,6 +37,29 @@ def sidebar(state: Session) -> RunConfig | None:
     except ConfigError as error:
         st.sidebar.error(str(error))
         return None
+
+
+TARGET_HELP = "the data distribution p; 'your data' trains on a CSV of your own points"
+
+
+def _target_name(name: str) -> str:
+    return "your data (CSV upload)" if name == USER_DATA else name
+
+
+def data_upload(state: Session) -> str:
+    """The uploader for a user's CSV; returns the target to use: 'data' once points are loaded,
+    else the current target (nothing is thrown away while no valid file is given)."""
+    upload = st.file_uploader("Points (CSV: x,y per line, header optional)", type=["csv", "txt"])
+    if upload is not None and (upload.name, upload.size) != state.upload_seen:
+        state.upload_seen = (upload.name, upload.size)
+        state.load_points(upload.name, upload.getvalue())
+    if state.points_error:
+        st.error(state.points_error)
+    if state.points is None:
+        st.info(f"Upload a CSV to train on your own points; still showing {state.config.target}.")
+        return state.config.target
+    st.caption(f"{state.points_name}: {len(state.points):,} points, 20 % held out")
+    return USER_DATA
 
 
 def _title(name: str) -> str:
@@ -130,11 +155,21 @@ def buttons(state: Session) -> None:
     reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=state.reset, **common)
 
 
+def describe_target(state: Session) -> str:
+    data = state.trainer.data
+    if data.target is not None:
+        return f"Target **{data.target.name}**: {data.target.description}."
+    return (
+        f"Your data **{data.name}**: {len(data.train_points):,} training and {len(data.test):,} held-out "
+        "points. Its density is unknown, so the NLL has no floor drawn and the KL is unavailable."
+    )
+
+
 def header(state: Session) -> None:
     """What is being fitted to what, and any notice about the last change."""
-    family, target = MODELS[state.config.model], TARGETS[state.config.target]
+    family = MODELS[state.config.model]
     st.markdown(f"**{family.title}** · {family.branch} · density: **{family.density_kind}**")
-    st.caption(f"{family.summary}  \nTarget **{target.name}**: {target.description}.")
+    st.caption(f"{family.summary}  \n{describe_target(state)}")
     for message, show in (
         (state.link_error, st.error),
         (state.build_error, st.error),
