@@ -47,6 +47,7 @@ METRICS_FILE = "metrics.json"
 DENSITY_FILE = "density.npz"
 # What a damaged or foreign run directory makes load_model raise (a bad zip, bad JSON, a wrong state).
 LOAD_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile)
+LIST_DESCRIPTION = 72  # characters of a target's definition in the human-readable list
 MAX_DETAIL = 200  # characters of a library error quoted in a message (a state-dict mismatch lists every key)
 
 
@@ -178,8 +179,9 @@ def _target_row(target: Target) -> list[str]:
     facts = target.describe()
     x0, x1, y0, y1 = facts["box"]
     entropy = f"{facts['entropy']:.3f}" if facts["entropy"] is not None else "unknown"
-    density = f"{facts['density']}: {facts['density_method']}"
-    return [facts["name"], entropy, f"[{x0:g}, {x1:g}]×[{y0:g}, {y1:g}]", density, facts["description"]]
+    # The full density method and definition are in `list --json` and the README; keep rows one screen wide.
+    description = textwrap.shorten(facts["description"], LIST_DESCRIPTION, placeholder=" …")
+    return [facts["name"], entropy, f"[{x0:g}, {x1:g}]×[{y0:g}, {y1:g}]", facts["density"], description]
 
 
 def _defaults(family: type[GenerativeModel]) -> str:
