@@ -55,7 +55,8 @@ def main() -> None:
     print(
         f"KL(p‖q) in nats after {args.seconds:g} s of training (exact, Monte Carlo on 20,000 held-out points)"
     )
-    print(f"torch {torch.__version__}, device {'cuda' if torch.cuda.is_available() else 'cpu'}, 1 thread\n")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"torch {torch.__version__}, device {device}, 1 thread; st/s = steps per second of wall time\n")
     print("| target | " + " | ".join(args.models) + " | best reference flow, 20 s |")
     print("|---|" + "---:|" * (len(args.models) + 1))
     for target in args.targets:
@@ -66,7 +67,8 @@ def main() -> None:
             rate = steps / (time.perf_counter() - start)
             cells.append(f"{kl:.3f} ± {se:.3f} ({rate:.0f} st/s)")
         reference = BEST_FLOW_20S.get(target)
-        print(f"| {target} | " + " | ".join(cells) + f" | {reference if reference is not None else '—'} |")
+        shown = f"{reference:.3f}" if reference is not None else "—"
+        print(f"| {target} | " + " | ".join(cells) + f" | {shown} |", flush=True)
 
 
 if __name__ == "__main__":
