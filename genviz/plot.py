@@ -160,17 +160,14 @@ def _column(rows: Rows, key: str) -> np.ndarray:
 def _band(fig: go.Figure, steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str) -> None:
     """A ±2·se band between `low` and `high`."""
     fig.add_trace(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), hoverinfo="skip"))
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=high,
-            mode="lines",
-            line=dict(width=0),
-            fill="tonexty",
-            fillcolor=color,
-            name="± 2 se",
-            hoverinfo="skip",
-        )
+    fig.add_trace(_fill_down(steps, high, color, "± 2 se"))
+
+
+def _fill_down(steps: np.ndarray, top: np.ndarray, color: str, name: str) -> go.Scatter:
+    """An invisible line at `top`, shaded down to the trace drawn just before it."""
+    line = dict(width=0)
+    return go.Scatter(
+        x=steps, y=top, mode="lines", line=line, fill="tonexty", fillcolor=color, name=name, hoverinfo="skip"
     )
 
 
@@ -184,18 +181,7 @@ def nll_curve(rows: Rows, entropy: Result | None, *, height: int = 330) -> go.Fi
     floor = entropy.value if entropy is not None and entropy.value is not None else None
     if floor is not None:
         fig.add_trace(_floor_line(steps, floor, entropy))
-        fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=nll,
-                mode="lines",
-                line=dict(width=0),
-                fill="tonexty",
-                fillcolor=GAP_COLOR,
-                name="KL = NLL − H(p)",
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_fill_down(steps, nll, GAP_COLOR, "KL = NLL − H(p)"))
     _band(fig, steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
     fig.add_trace(
         go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name="held-out NLL")
