@@ -296,7 +296,9 @@ def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
     results = {"test_nll": last.nll, "entropy": last.entropy, "kl": last.kl, "kl_quadrature": quadrature}
     why_null = {key: result.method for key, result in results.items() if result.value is None}
     cross_check = (
-        {"value": quadrature.value, "method": quadrature.method} if quadrature.value is not None else None
+        {"value": quadrature.value, "kind": quadrature.kind, "method": quadrature.method}
+        if quadrature.value is not None
+        else None
     )
     metrics = {
         "target": trainer.config.target,
