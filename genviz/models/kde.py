@@ -14,6 +14,7 @@ from typing import Annotated
 import torch
 
 from genviz.models.base import GenerativeModel, Range, TrainedBy
+from genviz.numerics import logsumexp
 
 CHUNK = 2048  # query points per block, to bound memory at (CHUNK × points)
 SEED_POINTS = 100  # centres before the first step, so the estimate visibly sharpens as data arrive
@@ -58,7 +59,7 @@ class KDE(GenerativeModel):
         for block in x.split(CHUNK):
             z = torch.linalg.solve_triangular(tril, block.T, upper=False).T
             d2 = torch.cdist(z, centres) ** 2
-            out.append(torch.logsumexp(-0.5 * d2, 1) - log_norm)
+            out.append(logsumexp(-0.5 * d2, 1) - log_norm)
         return torch.cat(out)
 
     @torch.no_grad()

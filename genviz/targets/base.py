@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 
 from genviz.grid import Box
+from genviz.numerics import logsumexp
 
 DensityKnown = Literal["exact", "quadrature", "estimated"]
 
@@ -63,7 +64,7 @@ class GaussianMixtureTarget(Target):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         d2 = ((x.double()[:, None, :] - self.centres[None]) ** 2).sum(-1)
         log_kernel = -0.5 * d2 / self.std**2 - math.log(2 * math.pi * self.std**2)
-        return torch.logsumexp(log_kernel, 1) - math.log(len(self.centres))
+        return logsumexp(log_kernel, 1) - math.log(len(self.centres))
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         which = torch.randint(len(self.centres), (n,), generator=generator)

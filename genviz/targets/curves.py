@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from genviz.grid import Box
+from genviz.numerics import logsumexp
 from genviz.targets.base import DensityKnown, Target
 
 CHUNK = 4096  # points per block: a (chunk, nodes) float64 block stays within tens of MB
@@ -51,7 +52,7 @@ class GaussianCurveTarget(Target):
         scaled = self.centres.T / var
         bias = self.log_weights - (self.centres**2).sum(1) / (2 * var)
         out = [
-            torch.logsumexp(torch.addmm(bias, block, scaled), 1) - (block**2).sum(1) / (2 * var)
+            logsumexp(torch.addmm(bias, block, scaled), 1) - (block**2).sum(1) / (2 * var)
             for block in x.split(CHUNK)
         ]
         return torch.cat(out) - math.log(2 * math.pi * var) if out else x.new_zeros(0)
@@ -224,7 +225,7 @@ class TwoSpirals(Target):
         point, panel = near.nonzero(as_tuple=True)
         terms = self._log_kernel(x, 0, point, panel) + self._log_kernel(x, 1, point, panel)
         terms = terms + self.log_weights[panel]
-        return scatter_logsumexp(torch.logsumexp(terms, 1), point, len(x))
+        return scatter_logsumexp(logsumexp(terms, 1), point, len(x))
 
     def _log_kernel(
         self, x: torch.Tensor, axis: int, point: torch.Tensor, panel: torch.Tensor
