@@ -151,19 +151,10 @@ class Trainer:
         return taken
 
     def _one_step(self) -> None:
+        if self.model.trained_by == "update":
+            return self._update_step()
         model = self.model
-        update = model.trained_by == "update"
-        size = (
-            max(self.config.batch_size, getattr(model, "update_batch_size", 0))
-            if update
-            else self.config.batch_size
-        )
-        x = self.data.batch(size, self.generator).to(self.device)
-        if update:
-            loss = model.update(x)
-            if not math.isfinite(loss):
-                return self._roll_back("loss")
-            return self._finish_step(loss)
+        x = self.data.batch(self.config.batch_size, self.generator).to(self.device)
         loss_tensor = model.loss(x)
         if not torch.isfinite(loss_tensor):
             return self._roll_back("loss")
@@ -176,6 +167,14 @@ class Trainer:
             group["lr"] = self.lr
         self.optimizer.step()
         self._finish_step(loss_tensor.item())
+
+    def _update_step(self) -> None:
+        """A non-gradient step (an EM iteration, a KDE taking points) on the batch the model asks for."""
+        size = max(self.config.batch_size, self.model.update_batch_size)
+        loss = self.model.update(self.data.batch(size, self.generator).to(self.device))
+        if not math.isfinite(loss):
+            return self._roll_back("loss")
+        self._finish_step(loss)
 
     def _finish_step(self, loss: float) -> None:
         self.step += 1
@@ -194,7 +193,7 @@ class Trainer:
 
     def _roll_back(self, what: str) -> None:
         step, model_state, optimizer_state = self._snapshot
-        self._load_state(model_state)
+        load_state(self.model, model_state)
         self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
         self.lr_scale *= LR_CUT
         self.rollbacks.append(Rollback(self.step, step, what, self.lr))
@@ -202,9 +201,6 @@ class Trainer:
         if len(self.rollbacks) >= MAX_ROLLBACKS:
             count = len(self.rollbacks)
             self.stopped = f"training diverged: {count} non-finite steps despite lowering the learning rate"
-
-    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
-        load_state(self.model, state)
 
     # -------------------------------------------------------------- evaluation
     def record(self) -> Evaluation:

@@ -48,6 +48,7 @@ class GenerativeModel(nn.Module):
     density_kind: ClassVar[DensityKind]
     branch: ClassVar[str]  # place in the taxonomy, e.g. "explicit · tractable · change of variables"
     summary: ClassVar[str] = ""
+    update_batch_size: ClassVar[int] = 0  # smallest batch an `update` step wants (EM: a large one)
 
     @property
     def trained_by(self) -> TrainedBy:
