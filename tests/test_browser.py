@@ -154,3 +154,26 @@ def test_about_page(server: str, page) -> None:
     page.goto(f"{server}/about")
     page.get_by_text("Families of generative models").wait_for(timeout=60_000)
     assert_no_exception(page)
+
+
+def test_two_visitors_train_separate_models(server: str, browser) -> None:
+    """Each browser session owns its model: one visitor's training never moves another's."""
+    first = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    second = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        first.goto(f"{server}/?target=moons&model=gmm")
+        second.goto(f"{server}/?target=rings&model=gaussian")
+        assert wait_for_step(first) == 0 and wait_for_step(second) == 0
+        first.get_by_role("button", name="Train").click()
+        moved = wait_for_step(first, above=5)
+        first.get_by_role("button", name="Pause").click()
+        second.reload()
+        assert wait_for_step(second) == 0
+        second.get_by_role("button", name="Step", exact=True).click()
+        assert wait_for_step(second, above=0) == 1
+        assert step(first) >= moved
+        assert_no_exception(first)
+        assert_no_exception(second)
+    finally:
+        first.context.close()
+        second.context.close()
