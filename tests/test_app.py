@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from genviz import plot
 from genviz.metrics import Result
+from genviz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -193,3 +194,13 @@ def test_density_pair_shows_a_users_points_beside_the_model() -> None:
     fig = plot.density_pair(x, y, None, np.zeros((4, 5)), data=np.zeros((10, 2)))
     assert [t.type for t in fig.data] == ["scattergl", "heatmap"]
     assert fig.layout.annotations[0].text == "your data (held-out points)"
+
+
+def test_every_target_renders_and_steps() -> None:
+    at = page("pages/explorer.py", {"model": "gaussian"})
+    for name in TARGETS:
+        at.selectbox(key="target").select(name).run()
+        at.button(key="step").click().run()
+        assert not at.exception, name
+        assert step_metric(at) == 1, name
+        assert len(at.get("plotly_chart")) == 3, name
