@@ -62,7 +62,7 @@ st.markdown(
     """
 Every number is labelled with what it is and how it was computed:
 
-- **exact**: the true quantity, from normalised densities (closed form, or 1D quadrature accurate to
+- **exact**: the true quantity, from normalised densities (closed form, or computed numerically to
   1e-4). As a mean over held-out points (Monte Carlo) it comes with ± one standard error.
 - **bound**: an upper bound, e.g. an NLL from an evidence lower bound (a variational model);
   the true NLL and KL are at most this.
