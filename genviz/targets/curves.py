@@ -13,9 +13,8 @@ import torch
 
 from genviz.grid import Box
 from genviz.numerics import logsumexp
-from genviz.targets.base import DensityKnown, Target
+from genviz.targets.base import CHUNK, DensityKnown, IsotropicMixtureTarget, Target
 
-CHUNK = 4096  # points per block: a (chunk, nodes) float64 block stays within tens of MB
 GL_ORDER = 8  # nodes per panel
 
 
@@ -33,29 +32,10 @@ def gauss_legendre(edges: torch.Tensor, order: int = GL_ORDER) -> tuple[torch.Te
     return mid + half * x, half * w
 
 
-class GaussianCurveTarget(Target):
-    """p(x) = Σ_j w_j N(x; c_j, σ² I) over quadrature nodes c_j on the curves.
-
-    Subclasses fill `centres` (N, 2) and `log_weights` (N,), weights summing to one.
-    """
+class GaussianCurveTarget(IsotropicMixtureTarget):
+    """A noisy curve: the mixture's centres and weights are quadrature nodes along the curve."""
 
     density_known: DensityKnown = "quadrature"
-    std: float
-    centres: torch.Tensor
-    log_weights: torch.Tensor
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.double()
-        var = self.std**2
-        # −|x − c|²/(2σ²) = x·c/σ² − |c|²/(2σ²) − |x|²/(2σ²): one matmul per block, and the
-        # last term leaves the logsumexp
-        scaled = self.centres.T / var
-        bias = self.log_weights - (self.centres**2).sum(1) / (2 * var)
-        out = [
-            logsumexp(torch.addmm(bias, block, scaled), 1) - (block**2).sum(1) / (2 * var)
-            for block in x.split(CHUNK)
-        ]
-        return torch.cat(out) - math.log(2 * math.pi * var) if out else x.new_zeros(0)
 
 
 class Moons(GaussianCurveTarget):
