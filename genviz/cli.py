@@ -28,7 +28,7 @@ import torch
 from genviz.config import USER_DATA, ConfigError, RunConfig, parse_assignment
 from genviz.data import DataSource
 from genviz.grid import Box
-from genviz.metrics import Result, density_log_prob, mean_and_se, nll_kind, unavailable
+from genviz.metrics import Result, log_q_at, mean_and_se, unavailable
 from genviz.models import MODELS, GenerativeModel, Hyperparameter, hyperparameters
 from genviz.persist import CONFIG_FILE, MODEL_FILE, load_model, save_model
 from genviz.pointsfile import PointsError, read_points
@@ -395,10 +395,9 @@ def open_run(directory: Path) -> tuple[RunConfig, GenerativeModel, Box]:
 
 def evaluate_points(model: GenerativeModel, points: torch.Tensor, box: Box) -> dict[str, Any]:
     """{"nll", "nll_se", "n", "kind"}: the mean −log q of the points, normalised over `box`."""
-    kind = nll_kind(model.density_kind)
-    if kind == "unavailable":
-        raise UsageError(f"this model's density is {model.density_kind}, so it gives no NLL")
-    nll, se = mean_and_se(-density_log_prob(model, points, box))
+    log_q = log_q_at(model, points, box)
+    nll, se = mean_and_se(-log_q.values)
     why_null: dict[str, str] = {}
-    record = json_ready({"nll": nll, "nll_se": se, "n": len(points), "kind": kind}, "", why_null)
+    fields = {"nll": nll, "nll_se": se, "n": len(points), "kind": log_q.kind, "method": log_q.method}
+    record = json_ready(fields, "", why_null)
     return {**record, "why_null": why_null} if why_null else record

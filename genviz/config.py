@@ -31,7 +31,7 @@ class RunConfig:
     target: str = "8gaussians"  # a TARGETS name, or "data" for a user's points
     model: str = "nsf"
     params: dict[str, Any] = field(default_factory=dict)  # the family's hyperparameters
-    lr: float = 3e-3
+    lr: float | None = None  # None: the family's own rate (`learning_rate`)
     batch_size: int = 512
     schedule: Schedule = "cosine"  # cosine decays over the step or time budget, when there is one
     steps: int | None = None  # budget in steps
@@ -52,7 +52,7 @@ class RunConfig:
             checked_params(MODELS[self.model], self.params)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        _check(math.isfinite(self.lr) and 0 < self.lr <= 1, "lr must lie in (0, 1]")
+        _check(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 1), "lr must lie in (0, 1]")
         _check(1 <= self.batch_size <= 65_536, "batch_size must lie in [1, 65536]")
         _check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         _check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
@@ -60,6 +60,11 @@ class RunConfig:
         _check(self.seconds is None or 0 <= self.seconds < math.inf, "seconds must be a finite number ≥ 0")
         _check(100 <= self.n_test <= 1_000_000, "n_test must lie in [100, 1000000]")
         _check(0 <= self.seed < 2**63, "seed must be a non-negative integer")
+
+    @property
+    def learning_rate(self) -> float:
+        """The base rate: the run's own, else the family's."""
+        return self.lr if self.lr is not None else MODELS[self.model].learning_rate
 
     def with_changes(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -91,7 +96,9 @@ class RunConfig:
 
     # URL query parameters: flat strings, e.g. ?target=moons&model=nsf&lr=0.003&p.bins=16
     def to_query(self) -> dict[str, str]:
-        query = {"target": self.target, "model": self.model, "lr": repr(self.lr)}
+        query = {"target": self.target, "model": self.model}
+        if self.lr is not None:
+            query["lr"] = repr(self.lr)
         query |= {"batch_size": str(self.batch_size), "schedule": self.schedule, "seed": str(self.seed)}
         query |= {"device": self.device}
         for name, value in self.params.items():

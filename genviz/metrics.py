@@ -14,12 +14,15 @@ from typing import Literal
 
 import torch
 
+from genviz.estimators import knn_log_density, knn_method
 from genviz.grid import Box, Grid
 from genviz.models.base import DensityKind, GenerativeModel
 from genviz.targets.base import Target
 
 Kind = Literal["exact", "bound", "estimate", "unavailable"]
 EVAL_CHUNK = 16_384
+PARTITION_RESOLUTION = 256  # grid cells per side for an energy model's partition function
+KNN_SAMPLES = 10_000  # model samples behind a k-NN density estimate
 
 
 @dataclass(frozen=True)
@@ -58,18 +61,23 @@ def mean_and_se(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
 
 
-@torch.no_grad()
 def model_log_prob(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
-    """log q on x in chunks, returned as float64 on the CPU. x: (n, 2) -> (n,)."""
+    """log q on x in chunks, returned as float64 on the CPU. x: (n, 2) -> (n,).
+
+    Gradients are off except for an ODE likelihood, whose exact divergence needs autograd."""
     model.eval()
     device = model.device
-    out = [model.log_prob(block.to(device, torch.float32)).double().cpu() for block in x.split(EVAL_CHUNK)]
+    with torch.set_grad_enabled(model.density_kind == "ode"):
+        out = [
+            model.log_prob(block.to(device, torch.float32)).detach().double().cpu()
+            for block in x.split(EVAL_CHUNK)
+        ]
     model.train()
     return torch.cat(out)
 
 
 def density_log_prob(
-    model: GenerativeModel, x: torch.Tensor, box: Box, resolution: int = 256
+    model: GenerativeModel, x: torch.Tensor, box: Box, resolution: int = PARTITION_RESOLUTION
 ) -> torch.Tensor:
     """log q on x, normalised: an unnormalised model (an energy) is divided by its
     partition function over `box`, computed by quadrature on a grid. x: (n, 2) -> (n,)."""
@@ -80,18 +88,57 @@ def density_log_prob(
     return log_q
 
 
+@dataclass(frozen=True)
+class LogQ:
+    """log q at some points, what kind of number that is, and how it was computed."""
+
+    values: torch.Tensor  # (n,) float64, CPU
+    kind: Kind  # "exact", "bound" (a lower bound on log q) or "estimate"
+    method: str  # e.g. "probability-flow ODE, exact divergence, RK4 with 64 steps"; "" for a closed form
+
+
+def log_q_at(model: GenerativeModel, x: torch.Tensor, box: Box, seed: int = 0) -> LogQ:
+    """The model's log density at x by whatever its density kind allows. x: (n, 2).
+
+    A model with no density gets a k-nearest-neighbour estimate from its own samples,
+    drawn from a private random stream seeded with `seed`."""
+    density = model.density_kind
+    if density == "none":
+        samples = private_samples(model, KNN_SAMPLES, seed)
+        return LogQ(knn_log_density(samples, x), "estimate", knn_method(len(samples)))
+    values = density_log_prob(model, x, box)
+    if density == "unnormalised":
+        method = (
+            f"partition function by quadrature on a {PARTITION_RESOLUTION}² grid; q restricted to the box"
+        )
+        return LogQ(values, "exact", _joined(model.density_method, method))
+    kind: Kind = {"exact": "exact", "bound": "bound", "ode": "estimate"}[density]
+    return LogQ(values, kind, model.density_method)
+
+
+@torch.no_grad()
+def private_samples(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:
+    """(n, 2) float64 CPU samples that leave the training run's random streams untouched."""
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return model.sample(n).double().cpu()
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
 def nll_kind(density: DensityKind) -> Kind:
     """What a held-out NLL computed from this kind of log_prob is."""
-    return {"exact": "exact", "unnormalised": "exact", "bound": "bound"}.get(density, "unavailable")
+    return {"exact": "exact", "unnormalised": "exact", "bound": "bound"}.get(density, "estimate")
 
 
-def held_out_nll(log_q: torch.Tensor, density: DensityKind, method: str) -> Result:
-    """−mean log q on held-out points. A bound-type log_prob (an ELBO) makes this an upper bound."""
-    kind = nll_kind(density)
-    if kind == "unavailable":
-        return unavailable("NLL", "the model defines no density")
-    value, se = mean_and_se(-log_q)
-    return Result("NLL", value, se, kind, method)
+def held_out_nll(log_q: LogQ) -> Result:
+    """−mean log q on held-out points. A bound-type log q (an ELBO) makes this an upper bound."""
+    value, se = mean_and_se(-log_q.values)
+    method = _joined(f"mean over {len(log_q.values):,} held-out points", log_q.method)
+    return Result("NLL", value, se, log_q.kind, method)
 
 
 def entropy_result(target: Target | None) -> Result:
@@ -101,20 +148,30 @@ def entropy_result(target: Target | None) -> Result:
     return Result("H(p)", target.entropy, None, kind, target.entropy_method)
 
 
-def kl_monte_carlo(
-    log_p: torch.Tensor | None, log_q: torch.Tensor, density: DensityKind, target: Target | None
-) -> Result:
+def kl_monte_carlo(log_p: torch.Tensor | None, log_q: LogQ, target: Target | None) -> Result:
     """KL(p ‖ q) = E_p[log p − log q] by Monte Carlo on held-out samples of p."""
     if target is None or log_p is None:
         return unavailable("KL", "the data's density is unknown, so only the NLL is shown")
-    if nll_kind(density) == "unavailable":
-        return unavailable("KL", "the model defines no density")
-    value, se = mean_and_se(log_p - log_q)
-    kind: Kind = "estimate" if target.density_known == "estimated" else nll_kind(density)
+    value, se = mean_and_se(log_p - log_q.values)
+    kind: Kind = "estimate" if target.density_known == "estimated" else log_q.kind
     method = f"Monte Carlo on {len(log_p):,} held-out points"
     if target.density_known != "exact":
         method += f"; log p by {target.density_known}"
-    return Result("KL", value, se, kind, method)
+    return Result("KL", value, se, kind, _joined(method, log_q.method))
+
+
+def other_nlls(model: GenerativeModel, x: torch.Tensor) -> tuple[Result, ...]:
+    """The family's further log-likelihoods (an ELBO, an IWAE bound) as labelled NLLs. x: (n, 2)."""
+    model.eval()
+    with torch.no_grad():
+        others = model.other_log_likelihoods(x.to(model.device))
+    model.train()
+    results = []
+    for other in others:
+        value, se = mean_and_se(-other.values.double().cpu())
+        method = _joined(f"mean over {len(x):,} held-out points", other.method)
+        results.append(Result(f"NLL via {other.name}", value, se, other.kind, method))
+    return tuple(results)
 
 
 def kl_quadrature(log_p_grid: torch.Tensor, log_q_grid: torch.Tensor, grid: Grid) -> Result:

@@ -171,8 +171,15 @@ def _fill_down(steps: np.ndarray, top: np.ndarray, color: str, name: str) -> go.
     )
 
 
-def nll_curve(rows: Rows, entropy: Result | None, *, height: int = 330) -> go.Figure:
-    """Held-out NLL vs step with a ±2·se band, the floor H(p) and the gap between them (the KL)."""
+OTHER_PREFIX = "NLL via "  # row keys of a family's further NLLs, e.g. "NLL via ELBO (bound)"
+OTHER_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def nll_curve(
+    rows: Rows, entropy: Result | None, *, label: str = "held-out NLL", height: int = 330
+) -> go.Figure:
+    """Held-out NLL vs step with a ±2·se band, the floor H(p) and the gap between them (the KL),
+    and any further NLLs the family reports (bounds drawn dashed above the NLL)."""
     fig = _layout(go.Figure(), "Held-out NLL and its floor H(p)", height)
     steps, nll, se = _column(rows, "step"), _column(rows, "nll"), _column(rows, "nll_se")
     if not np.isfinite(nll).any():
@@ -183,10 +190,13 @@ def nll_curve(rows: Rows, entropy: Result | None, *, height: int = 330) -> go.Fi
         fig.add_trace(_floor_line(steps, floor, entropy))
         fig.add_trace(_fill_down(steps, nll, GAP_COLOR, "KL = NLL − H(p)"))
     _band(fig, steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
-    fig.add_trace(
-        go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name="held-out NLL")
-    )
-    _nll_range(fig, nll + 2 * se, floor)
+    fig.add_trace(go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name=label))
+    others = [key for key in rows[-1] if key.startswith(OTHER_PREFIX)] if rows else []
+    for key, color in zip(others, OTHER_COLORS, strict=False):
+        line = dict(color=color, width=2, dash="dash")
+        fig.add_trace(go.Scatter(x=steps, y=_column(rows, key), mode="lines", line=line, name=key))
+    upper = np.fmax.reduce([nll + 2 * se, *(_column(rows, key) for key in others)])
+    _nll_range(fig, upper, floor)
     if floor is not None:
         _gap_note(fig, steps, nll, floor)
     fig.update_xaxes(title_text="step")

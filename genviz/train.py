@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from genviz.config import ConfigError, RunConfig
 from genviz.data import DataSource, target_log_prob_grid
+from genviz.estimators import binned_kde, kde_method
 from genviz.grid import DEFAULT_RESOLUTION, Grid
 from genviz.metrics import (
     Result,
@@ -25,6 +26,9 @@ from genviz.metrics import (
     held_out_nll,
     kl_monte_carlo,
     kl_quadrature,
+    log_q_at,
+    other_nlls,
+    private_samples,
 )
 from genviz.models import MODELS, GenerativeModel
 from genviz.targets import TARGETS
@@ -34,6 +38,10 @@ LR_CUT = 0.5  # learning-rate factor after each rollback
 MAX_ROLLBACKS = 12  # after this many, training stops and says it diverged
 MIN_LR_FACTOR = 0.02  # the cosine schedule decays to this fraction of the base rate
 INIT_POINTS = 4096  # points given to `fit_data`
+OTHER_POINTS = 2000  # held-out points for a family's further bounds (an IWAE bound costs K passes)
+KDE_SAMPLES = 20_000
+KNN_EVAL_POINTS = 4000  # a k-NN estimate costs (points × samples) distances  # samples behind the heat map of a family without a density
+GRAD_CLIP = 1e3  # a guard against a blow-up, not a regulariser: well above normal gradient norms
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -56,9 +64,10 @@ class Evaluation:
     nll: Result
     kl: Result
     entropy: Result
+    others: tuple[Result, ...] = ()  # further NLLs a family reports (an ELBO, an IWAE bound)
 
     def row(self) -> dict[str, float | int | None]:
-        return {
+        row: dict[str, float | int | None] = {
             "step": self.step,
             "seconds": round(self.seconds, 4),
             "loss": self.loss,
@@ -68,6 +77,8 @@ class Evaluation:
             "kl": self.kl.value,
             "kl_se": self.kl.se,
         }
+        # e.g. "NLL via ELBO (bound)": the plots draw every key that starts with "NLL via"
+        return row | {f"{other.name} ({other.kind})": other.value for other in self.others}
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,7 @@ class Trainer:
         self.data = data
         self.model: GenerativeModel = MODELS[config.model](**config.model_kwargs()).to(self.device)
         self.model.fit_data(self.data.batch(INIT_POINTS, self.generator).to(self.device))
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        # Models trained by `update` (EM, a KDE) still get an optimizer, so rollback is uniform.
-        self.optimizer = torch.optim.Adam(params or [torch.zeros(1, requires_grad=True)], lr=config.lr)
+        self.optimizers = make_optimizers(self.model)
         self.step = 0
         self.train_seconds = 0.0
         self.lr_scale = 1.0
@@ -135,7 +144,7 @@ class Trainer:
         factor = 1.0
         if self.config.schedule == "cosine":
             factor = MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * self.progress))
-        return self.config.lr * self.lr_scale * factor
+        return self.config.learning_rate * self.lr_scale * factor
 
     # ---------------------------------------------------------------- training
     def train(self, max_steps: int | None = None, max_seconds: float | None = None) -> int:
@@ -153,20 +162,33 @@ class Trainer:
     def _one_step(self) -> None:
         if self.model.trained_by == "update":
             return self._update_step()
-        model = self.model
-        x = self.data.batch(self.config.batch_size, self.generator).to(self.device)
-        loss_tensor = model.loss(x)
-        if not torch.isfinite(loss_tensor):
+        try:
+            loss = self.model.train_step(self._batch, self._step_group)
+        except NonFinite as problem:
+            return self._roll_back(problem.what)
+        if not math.isfinite(loss):
             return self._roll_back("loss")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_tensor.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e3)
+        self._finish_step(loss)
+
+    def _batch(self) -> torch.Tensor:
+        """A fresh training batch on the model's device."""
+        return self.data.batch(self.config.batch_size, self.generator).to(self.device)
+
+    def _step_group(self, name: str, loss: torch.Tensor) -> float:
+        """Backpropagate `loss` and step the optimizer of parameter group `name`."""
+        if not torch.isfinite(loss):
+            raise NonFinite("loss")
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, GRAD_CLIP)
         if not torch.isfinite(grad_norm):
-            return self._roll_back("gradient")
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-        self.optimizer.step()
-        self._finish_step(loss_tensor.item())
+            raise NonFinite("gradient")
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr * group["lr_factor"]
+        optimizer.step()
+        return float(loss.detach())
 
     def _update_step(self) -> None:
         """A non-gradient step (an EM iteration, a KDE taking points) on the batch the model asks for."""
@@ -189,12 +211,14 @@ class Trainer:
         )
 
     def _take_snapshot(self) -> tuple[int, dict, dict]:
-        return self.step, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+        optimizer_states = {name: opt.state_dict() for name, opt in self.optimizers.items()}
+        return self.step, copy.deepcopy(self.model.state_dict()), copy.deepcopy(optimizer_states)
 
     def _roll_back(self, what: str) -> None:
-        step, model_state, optimizer_state = self._snapshot
+        step, model_state, optimizer_states = self._snapshot
         load_state(self.model, model_state)
-        self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        for name, state in copy.deepcopy(optimizer_states).items():
+            self.optimizers[name].load_state_dict(state)
         self.lr_scale *= LR_CUT
         self.rollbacks.append(Rollback(self.step, step, what, self.lr))
         self.step = step
@@ -205,12 +229,8 @@ class Trainer:
     # -------------------------------------------------------------- evaluation
     def record(self) -> Evaluation:
         """Evaluate on the held-out points and append to the history."""
-        log_q = density_log_prob(self.model, self.data.test, self.data.box)
-        kind = self.model.density_kind
-        method = f"mean over {len(log_q):,} held-out points"
-        target = self.data.target
-        log_p = self.data.log_p_test
-        kl = kl_monte_carlo(log_p, log_q, kind, target)
+        test, log_p = self._held_out()
+        log_q = log_q_at(self.model, test, self.data.box, seed=self.config.seed + self.step)
         loss = self._loss_sum / self._loss_count if self._loss_count else None
         self._loss_sum, self._loss_count = 0.0, 0
         evaluation = Evaluation(
@@ -218,17 +238,43 @@ class Trainer:
             self.train_seconds,
             loss,
             self.lr,
-            held_out_nll(log_q, kind, method),
-            kl,
-            entropy_result(target),
+            held_out_nll(log_q),
+            kl_monte_carlo(log_p, log_q, self.data.target),
+            entropy_result(self.data.target),
+            other_nlls(self.model, test[:OTHER_POINTS]),
         )
         self.history.append(evaluation)
         return evaluation
 
+    def _held_out(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The held-out points (and their log p), capped for a family with a costly density."""
+        n = self.model.eval_points or len(self.data.test)
+        if self.model.density_kind == "none":
+            n = min(n, KNN_EVAL_POINTS)
+        log_p = None if self.data.log_p_test is None else self.data.log_p_test[:n]
+        return self.data.test[:n], log_p
+
     def density_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor]:
-        """The model's log density on the data's box grid, (k, m) float64."""
+        """The model's log density on the data's box grid, (k, m) float64: for a family
+        without a density, a KDE of its samples (see `density_title`)."""
         grid = self.data.box.grid(resolution)
+        if self.model.density_kind == "none":
+            samples = private_samples(self.model, KDE_SAMPLES, self.config.seed + self.step)
+            return grid, binned_kde(samples, grid)
         return grid, grid.reshape(density_log_prob(self.model, grid.points.float(), self.data.box))
+
+    @property
+    def density_title(self) -> str:
+        """What `density_grid` shows, for a heat map's title."""
+        kind = self.model.density_kind
+        if kind == "none":
+            return f"model q(x): KDE of {KDE_SAMPLES:,} samples (an estimate)"
+        if kind == "bound":
+            return "exp(lower bound on log q)"
+        return {
+            "ode": "model q(x) (ODE likelihood)",
+            "unnormalised": "model q(x) (normalised on the box)",
+        }.get(kind, "model q(x)")
 
     def target_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor] | None:
         """The target's log density on the same grid, when it is known."""
@@ -240,19 +286,45 @@ class Trainer:
         self, resolution: int = DEFAULT_RESOLUTION, log_q: torch.Tensor | None = None
     ) -> Result | None:
         """The cross-check: KL by quadrature over the box, independent of the held-out sample.
+        For a family without a density it is the smoothed-histogram estimate (an estimate).
 
         `log_q` is the model's grid from `density_grid(resolution)` when the caller has it."""
         target = self.target_grid(resolution)
-        if target is None or self.model.density_kind not in ("exact", "unnormalised"):
-            return None
+        if target is None or self.model.density_kind == "bound":
+            return None  # exp(ELBO) is not a density: its quadrature would mean nothing
         grid, log_p = target
         if log_q is None:
             log_q = self.density_grid(resolution)[1]
-        return kl_quadrature(log_p, log_q, grid)
+        result = kl_quadrature(log_p, log_q, grid)
+        if self.model.density_kind == "none":
+            return replace(result, method=f"{result.method}; q by {kde_method(KDE_SAMPLES)}")
+        return result
 
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
         return self.model.sample(n).float().cpu()
+
+
+class NonFinite(Exception):
+    """A loss or gradient that is not finite, raised inside a training step to roll it back."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def make_optimizers(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per parameter group; each group remembers its factor on the shared rate.
+
+    A model trained by `update` (EM, a KDE) gets a placeholder, so that rollback is uniform."""
+    groups = model.parameter_groups()
+    optimizers = {}
+    for name, group in groups.items():
+        parameters = group.parameters or [torch.zeros(1, requires_grad=True)]
+        optimizers[name] = torch.optim.Adam(
+            [{"params": parameters, "lr_factor": group.lr_factor}], lr=group.lr_factor, betas=group.betas
+        )
+    return optimizers
 
 
 def load_state(model: GenerativeModel, state: dict[str, torch.Tensor]) -> None:

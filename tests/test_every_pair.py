@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from genviz.config import RunConfig
 from genviz.models import MODELS
@@ -22,8 +23,10 @@ def test_pair_trains_and_reports(target: str, model: str) -> None:
     trainer.train()
     evaluation = trainer.record()
     assert trainer.step == 3 and not trainer.rollbacks
-    assert evaluation.kl.kind == "exact" and math.isfinite(evaluation.kl.value)
-    assert evaluation.nll.value >= evaluation.entropy.value - 5 * evaluation.nll.se
+    assert evaluation.kl.kind in ("exact", "bound", "estimate") and math.isfinite(evaluation.kl.value)
+    if evaluation.nll.kind != "estimate":  # an exact NLL or a bound cannot fall below the entropy
+        assert evaluation.nll.value >= evaluation.entropy.value - 5 * evaluation.nll.se
     grid, log_q = trainer.density_grid(48)
-    assert log_q.shape == (grid.k, grid.m)
-    assert trainer.kl_by_quadrature(48, log_q).kind == "estimate"
+    assert log_q.shape == (grid.k, grid.m) and torch.isfinite(log_q).all()
+    check = trainer.kl_by_quadrature(48, log_q)
+    assert check is None or check.kind == "estimate"

@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, kl_divergence
 
 from genviz.metrics import (
+    LogQ,
     Result,
     entropy_result,
     held_out_nll,
@@ -33,7 +34,7 @@ def test_kl_between_gaussians_matches_closed_form() -> None:
     target = TARGETS["gaussian"]
     model = gaussian_model([0.0, 0.0], [[1.5, 0.2], [0.2, 0.7]])
     x = target.sample(50_000, torch.Generator().manual_seed(1))
-    result = kl_monte_carlo(target.log_prob(x), model_log_prob(model, x), "exact", target)
+    result = kl_monte_carlo(target.log_prob(x), LogQ(model_log_prob(model, x), "exact", ""), target)
     tril = model.distribution().scale_tril.detach().double()
     exact = float(
         kl_divergence(target.dist, MultivariateNormal(model.mean.detach().double(), scale_tril=tril))
@@ -99,9 +100,9 @@ def test_kl_is_zero_and_nll_is_entropy_when_model_is_target() -> None:
     model = eight_gaussians_as_gmm()
     x = target.sample(20_000, torch.Generator().manual_seed(3))
     log_q, log_p = model_log_prob(model, x), target.log_prob(x)
-    kl = kl_monte_carlo(log_p, log_q, "exact", target)
+    kl = kl_monte_carlo(log_p, LogQ(log_q, "exact", ""), target)
     assert abs(kl.value) < 1e-4
-    nll = held_out_nll(log_q, "exact", "test")
+    nll = held_out_nll(LogQ(log_q, "exact", ""))
     assert nll.value == pytest.approx(target.entropy, abs=4 * nll.se)
     grid = target.box.grid(300)
     quad = kl_quadrature(target.log_prob(grid.points), model_log_prob(model, grid.points.float()), grid)
@@ -111,9 +112,10 @@ def test_kl_is_zero_and_nll_is_entropy_when_model_is_target() -> None:
 def test_results_say_what_they_are() -> None:
     text = Result("KL", 0.0412, 0.0031, "exact", "Monte Carlo on 20,000 held-out points").text()
     assert text == "KL = 0.041 ± 0.003 (exact, Monte Carlo on 20,000 held-out points)"
-    assert "unavailable" in kl_monte_carlo(torch.zeros(3), torch.zeros(3), "exact", None).text()
-    assert kl_monte_carlo(torch.zeros(3), torch.zeros(3), "none", TARGETS["checkerboard"]).value is None
-    bound = held_out_nll(torch.zeros(10), "bound", "ELBO")
-    assert bound.kind == "bound"
+    assert "unavailable" in kl_monte_carlo(torch.zeros(3), LogQ(torch.zeros(3), "exact", ""), None).text()
+    bound = held_out_nll(LogQ(torch.zeros(10), "bound", "ELBO"))
+    assert bound.kind == "bound" and "ELBO" in bound.method
+    upper = kl_monte_carlo(torch.zeros(3), LogQ(torch.zeros(3), "bound", "ELBO"), TARGETS["checkerboard"])
+    assert upper.kind == "bound" and "ELBO" in upper.method
     assert entropy_result(None).kind == "unavailable"
     assert entropy_result(TARGETS["checkerboard"]).value == pytest.approx(math.log(32))

@@ -9,6 +9,8 @@ import torch
 
 from genviz.config import ConfigError, RunConfig
 from genviz.data import DataSource
+from genviz.models import MODELS
+from genviz.models.base import GenerativeModel, ParameterGroup
 from genviz.train import SNAPSHOT_EVERY, Trainer, resolve_device
 
 SMALL = {"transforms": 1, "hidden": (16,)}
@@ -103,3 +105,57 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+class TwoPlayers(GenerativeModel):
+    """A toy two-group family: `a` is stepped twice per iteration at a tenth of the rate, then `b`.
+    Its loss turns non-finite when `poison` is set, to exercise the rollback."""
+
+    title, density_kind, branch = "two players", "exact", "explicit › test"
+    learning_rate = 0.05
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(2))
+        self.b = torch.nn.Parameter(torch.zeros(2))
+        self.poison = False
+        self.calls: list[str] = []
+
+    def parameter_groups(self) -> dict[str, ParameterGroup]:
+        return {"a": ParameterGroup([self.a], lr_factor=0.1), "b": ParameterGroup([self.b])}
+
+    def train_step(self, batch, step) -> float:
+        for _ in range(2):
+            self.calls.append("a")
+            step("a", (self.a - batch().mean(0)).square().sum())
+        self.calls.append("b")
+        loss = (self.b - batch().mean(0)).square().sum()
+        return step("b", loss * math.inf if self.poison else loss)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.distributions.MultivariateNormal(self.b, torch.eye(2)).log_prob(x)
+
+
+def test_parameter_groups_are_stepped_by_the_family(monkeypatch) -> None:
+    monkeypatch.setitem(MODELS, "two-players", TwoPlayers)
+    trainer = Trainer(RunConfig(target="gaussian", model="two-players", steps=30, n_test=500))
+    assert trainer.lr == pytest.approx(0.05)  # the family's own rate when the run sets none
+    a_rate = trainer.optimizers["a"].param_groups[0]
+    trainer.train(max_steps=1)
+    assert trainer.model.calls == ["a", "a", "b"]
+    assert a_rate["lr"] == pytest.approx(0.1 * trainer.lr, rel=0.01)
+    trainer.train(max_steps=29)
+    model = trainer.model
+    assert float(model.b.detach().norm()) > 3 * float(model.a.detach().norm()) > 0  # a moves 10× slower
+
+
+def test_non_finite_family_step_rolls_back(monkeypatch) -> None:
+    monkeypatch.setitem(MODELS, "two-players", TwoPlayers)
+    trainer = Trainer(RunConfig(target="gaussian", model="two-players", steps=100, n_test=500))
+    trainer.train(max_steps=SNAPSHOT_EVERY + 5)
+    saved_b = trainer.model.b.detach().clone()
+    trainer.model.poison = True
+    trainer.train(max_steps=1)
+    assert trainer.rollbacks and trainer.rollbacks[-1].what == "loss"
+    assert trainer.step == SNAPSHOT_EVERY and torch.isfinite(trainer.model.b).all()
+    assert not torch.equal(trainer.model.b.detach(), saved_b)  # back to the snapshot at step 25

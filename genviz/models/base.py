@@ -14,14 +14,71 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import torch
 from torch import nn
 
-DensityKind = Literal["exact", "bound", "unnormalised", "none"]
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from genviz.grid import Box
+
+# What `log_prob` returns: "exact" — a normalised log density (closed form, or quadrature the
+# family does itself, named in `density_method`); "bound" — a lower bound on log q (an ELBO);
+# "unnormalised" — log q up to a constant the metrics find by quadrature on the box; "ode" —
+# log q of a continuous-time flow, integrated numerically; "none" — no density (samples only).
+DensityKind = Literal["exact", "bound", "unnormalised", "ode", "none"]
 TrainedBy = Literal["gradient", "update"]
+Batch = Callable[[], torch.Tensor]  # draws a fresh (batch_size, 2) training batch on the model's device
+Step = Callable[[str, torch.Tensor], float]  # step(group, loss): one optimizer step on that group
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters the Trainer steps with one Adam optimizer; `lr_factor` scales the shared rate."""
+
+    parameters: list[nn.Parameter]
+    lr_factor: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class LogLikelihood:
+    """A per-point log-likelihood a family reports besides `log_prob` (an ELBO, an IWAE bound).
+
+    values: (n,) on the CPU or the model's device; `kind` says what −mean(values) is for the NLL.
+    """
+
+    name: str  # e.g. "ELBO", "IWAE, K = 64"
+    values: torch.Tensor
+    kind: Literal["exact", "bound", "estimate"]
+    method: str
+
+
+@dataclass(frozen=True)
+class ViewControl:
+    """A slider of a family view, e.g. the time t of a diffusion's vector field."""
+
+    name: str
+    label: str
+    low: float
+    high: float
+    default: float
+    step: float | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """What a family view may use besides the model itself."""
+
+    box: Box  # the data's evaluation box
+    data: torch.Tensor  # (n, 2) held-out data points, CPU float32
+    controls: dict[str, float] = field(default_factory=dict)  # ViewControl name -> value
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,7 +98,11 @@ class GenerativeModel(nn.Module):
     - `log_prob(x)`: (n,) log density of the kind `density_kind` declares;
     - `sample(n)`: (n, 2) detached samples;
     - `fit_data(x)`: called once with a training sample before the first step;
-    - `update(x)`: one non-gradient step (EM, adding points), for `trained_by == "update"`.
+    - `update(x)`: one non-gradient step (EM, adding points), for `trained_by == "update"`;
+    - `parameter_groups()` and `train_step(batch, step)`: multi-part training (a GAN's two
+      players, an energy model's sampling chains); the defaults take one step on `loss`;
+    - `other_log_likelihoods(x)`: bounds or estimates shown beside the NLL (a VAE's ELBO);
+    - `view(context)`: the family's own figure, with `view_controls` as its sliders.
     """
 
     title: ClassVar[str]  # human name, e.g. "Neural spline flow"
@@ -49,6 +110,13 @@ class GenerativeModel(nn.Module):
     branch: ClassVar[str]  # place in the taxonomy, e.g. "explicit · tractable · change of variables"
     summary: ClassVar[str] = ""
     update_batch_size: ClassVar[int] = 0  # smallest batch an `update` step wants (EM: a large one)
+    learning_rate: ClassVar[float] = 3e-3  # the family's base rate, used unless a run sets its own
+    # How `log_prob` is computed when that is more than a closed form, for the metric labels,
+    # e.g. "probability-flow ODE, exact divergence, RK4 with 64 steps".
+    density_method: ClassVar[str] = ""
+    eval_points: ClassVar[int | None] = None  # held-out points per evaluation, for a costly density
+    view_title: ClassVar[str] = ""
+    view_controls: ClassVar[tuple[ViewControl, ...]] = ()
 
     @property
     def trained_by(self) -> TrainedBy:
@@ -74,6 +142,23 @@ class GenerativeModel(nn.Module):
     def update(self, x: torch.Tensor) -> float:
         """One non-gradient training step on x; returns the training loss."""
         raise NotImplementedError(f"{type(self).__name__} is trained by gradient")
+
+    def parameter_groups(self) -> dict[str, ParameterGroup]:
+        """Named groups, each stepped by its own optimizer. Default: every trainable parameter."""
+        return {"model": ParameterGroup([p for p in self.parameters() if p.requires_grad])}
+
+    def train_step(self, batch: Batch, step: Step) -> float:
+        """One training iteration; returns the loss to report. `step(group, loss)` backpropagates
+        `loss` and steps that group's optimizer (the Trainer clips, checks and schedules)."""
+        return step("model", self.loss(batch()))
+
+    def other_log_likelihoods(self, x: torch.Tensor) -> list[LogLikelihood]:
+        """Further per-point log-likelihoods shown beside the NLL. x: (n, 2)."""
+        return []
+
+    def view(self, context: ViewContext) -> go.Figure | None:
+        """The family's own figure: what makes it different. None: no view."""
+        return None
 
 
 class Standardize(nn.Module):

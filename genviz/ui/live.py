@@ -8,6 +8,7 @@ import streamlit as st
 
 from genviz import plot
 from genviz.metrics import Result
+from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, Trainer
 from genviz.ui.state import (
     LIVE_RESOLUTION,
@@ -52,8 +53,37 @@ def render(state: Session) -> None:
     kl_label = f"KL(p‖q) — {evaluation.kl.kind}, {evaluation.kl.method}"
     checks = [(step, r.value) for step, r in state.checks if r.value is not None]
     left, right = st.columns(2)
-    left.plotly_chart(plot.nll_curve(rows, evaluation.entropy), key="nll", config=PLOTLY_CONFIG)
+    nll_label = f"held-out NLL ({evaluation.nll.kind})"
+    left.plotly_chart(
+        plot.nll_curve(rows, evaluation.entropy, label=nll_label), key="nll", config=PLOTLY_CONFIG
+    )
     right.plotly_chart(plot.kl_curve(rows, kl_label, checks=checks), key="kl", config=PLOTLY_CONFIG)
+    family_view(state)
+
+
+def family_view(state: Session) -> None:
+    """The family's own figure, with its sliders beside it."""
+    model = state.trainer.model
+    if type(model).view is GenerativeModel.view:
+        return
+    st.subheader(model.view_title or f"Inside the {model.title}")
+    figure_column, controls_column = st.columns([3, 1])
+    with controls_column:
+        controls = {c.name: view_slider(state.config.model, c) for c in model.view_controls}
+        st.caption(model.summary)
+    figure, error = state.family_view(controls)
+    if error is not None:
+        figure_column.warning(f"This view could not be drawn: {error}", icon=":material/error:")
+    elif figure is not None:
+        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+
+
+def view_slider(model: str, control: ViewControl) -> float:
+    key = f"view.{model}.{control.name}"
+    if key not in st.session_state:
+        st.session_state[key] = control.default
+    step = control.step or (control.high - control.low) / 100
+    return st.slider(control.label, control.low, control.high, step=step, key=key, help=control.help or None)
 
 
 def progress_text(trainer: Trainer) -> str:
@@ -118,7 +148,8 @@ def density_chart(state: Session, overlay: bool) -> None:
     log_p = None if data.target is None else target_density(data.target.name, LIVE_RESOLUTION)[2]
     shown = None if data.target is not None else data.test[:N_SAMPLES].numpy()  # a user's points
     samples = view.get("samples") if overlay else None
-    fig = plot.density_pair(view["x"], view["y"], log_p, view["log_q"], samples, data=shown)
+    titles = ("target p(x)", state.trainer.density_title)
+    fig = plot.density_pair(view["x"], view["y"], log_p, view["log_q"], samples, data=shown, titles=titles)
     st.plotly_chart(fig, key="density", config=PLOTLY_CONFIG)
 
 

@@ -21,6 +21,7 @@ import torch
 from genviz.config import USER_DATA, ConfigError, RunConfig
 from genviz.data import DataSource, target_log_prob_grid
 from genviz.metrics import Result
+from genviz.models.base import ViewContext
 from genviz.pointsfile import PointsError, read_points
 from genviz.targets import TARGETS
 from genviz.train import Trainer
@@ -32,6 +33,7 @@ TICK_SECONDS = 0.5  # training per tick: long enough to amortise drawing, short 
 RUN_EVERY = 0.2  # seconds between the end of one tick and the next
 QUADRATURE_EVERY = 8  # ticks between quadrature cross-checks while training (a 200² grid)
 N_SAMPLES = 1500
+VIEW_POINTS = 1000  # held-out points a family view may draw
 REBUILD_FIELDS = ("model", "target", "seed", "device")  # with the hyperparameters: need a fresh model
 BATCH_SIZES = [2**k for k in range(4, 14)]
 PLOTLY_CONFIG = {"displaylogo": False}
@@ -63,6 +65,7 @@ class Session:
     ticks: int = 0
     checks: list[tuple[int, Result]] = field(default_factory=list)  # quadrature cross-checks
     view: dict[str, Any] | None = None  # the model's density grid (and samples) at view["step"]
+    family_figure: tuple[Any, Any, Any] | None = None  # (step, controls, figure or error) of the family view
     points: torch.Tensor | None = None  # the user's own points, once a CSV is uploaded
     points_name: str | None = None
     points_error: str | None = None  # why the last upload was refused
@@ -118,7 +121,7 @@ class Session:
         return True
 
     def _forget(self) -> None:
-        self.checks, self.view, self.ticks = [], None, 0
+        self.checks, self.view, self.ticks, self.family_figure = [], None, 0, None
         self.rate = self.wall_rate = self.last_tick = None
 
     def tick(self) -> None:
@@ -169,6 +172,21 @@ class Session:
                 torch.manual_seed(self.config.seed + step)
                 self.view["samples"] = self.trainer.samples(N_SAMPLES).numpy()
         return self.view
+
+    def family_view(self, controls: dict[str, float]) -> tuple[Any, str | None]:
+        """(figure, None) or (None, why): the family's view, drawn once per step and slider setting.
+        A view that fails says so and leaves training untouched."""
+        step, key = self.trainer.step, tuple(sorted(controls.items()))
+        if self.family_figure is None or self.family_figure[:2] != (step, key):
+            data = self.trainer.data
+            context = ViewContext(data.box, data.test[:VIEW_POINTS], dict(controls), self.config.seed + step)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    figure, error = self.trainer.model.view(context), None
+            except (RuntimeError, ValueError, IndexError) as problem:
+                figure, error = None, f"{type(problem).__name__}: {problem}"
+            self.family_figure = (step, key, (figure, error))
+        return self.family_figure[2]
 
 
 def new_trainer(config: RunConfig, points: torch.Tensor | None = None, name: str | None = None) -> Trainer:

@@ -31,7 +31,7 @@ def sidebar(state: Session) -> RunConfig | None:
         model = _choice("Model", list(MODELS), "model", config.model, "the family q is drawn from", _title)
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
-        changes = training_controls(config)
+        changes = training_controls(config, model)
     try:
         return config.with_changes(target=target, model=model, params=params, **changes)
     except ConfigError as error:
@@ -76,8 +76,13 @@ def _log_slider(label: str, key: str, options: list[float], current: float, help
     return st.select_slider(label, options, key=key, help=help, format_func=lambda v: f"{v:g}")
 
 
-def training_controls(config: RunConfig) -> dict[str, Any]:
-    lr = _log_slider("Learning rate", "lr", nice_log_grid(1e-4, 1e-1, config.lr), config.lr, LR_HELP)
+def training_controls(config: RunConfig, model: str) -> dict[str, Any]:
+    family_rate = MODELS[model].learning_rate
+    current = config.learning_rate if model == config.model else family_rate
+    if model != config.model:  # a new family starts from its own rate
+        st.session_state["lr"] = current
+    lr = _log_slider("Learning rate", "lr", nice_log_grid(1e-5, 1e-1, current), current, LR_HELP)
+    lr = None if lr == family_rate else lr  # the family's rate follows the family
     _init("batch_size", config.batch_size)
     batch = st.select_slider("Batch size", sorted({*BATCH_SIZES, config.batch_size}), key="batch_size")
     schedule = _choice("Schedule", list(SCHEDULES), "schedule", config.schedule, SCHEDULE_HELP)
@@ -89,7 +94,7 @@ def training_controls(config: RunConfig) -> dict[str, Any]:
     return dict(lr=lr, batch_size=batch, schedule=schedule, steps=int(steps), device=device, seed=int(seed))
 
 
-LR_HELP = "Adam's step size; changes apply live"
+LR_HELP = "Adam's step size (each family has its own default); changes apply live"
 SCHEDULE_HELP = "cosine decays the learning rate to 2 % of its value over the step budget"
 BUDGET_HELP = "training pauses here; the cosine schedule decays over it"
 DEVICE_HELP = "auto uses a CUDA GPU when there is one; cuda without one is an error"
