@@ -313,6 +313,7 @@ def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
         "entropy_method": last.entropy.method,
         **_labelled("kl", "kl", last.kl),
         "kl_quadrature": cross_check,
+        "other_nlls": [other.to_dict() for other in last.others],
         "rollbacks": [rollback.message() for rollback in trainer.rollbacks],
         "stopped": trainer.stopped,
         "config": trainer.config.to_dict(),
@@ -358,7 +359,7 @@ def summary(trainer: Trainer, out: Path, quadrature: Result) -> str:
         lines.append(f"{len(trainer.rollbacks)} rollback(s) after non-finite values; see {METRICS_FILE}")
     if trainer.stopped:
         lines.append(f"stopped early: {trainer.stopped}")
-    lines += [last.entropy.text(), last.nll.text(), last.kl.text()]
+    lines += [last.entropy.text(), last.nll.text(), *(other.text() for other in last.others), last.kl.text()]
     if trainer.data.target is not None:  # for a user's data the line above already says why there is no KL
         lines.append(quadrature.text())
     return "\n".join(lines)

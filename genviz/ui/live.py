@@ -127,7 +127,8 @@ def _result_metric(column: Any, label: str, result: Result, note: str | None = N
 
 
 def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> None:
-    lines = [evaluation.nll.text(), evaluation.entropy.text(), evaluation.kl.text()]
+    lines = [evaluation.nll.text(), *(other.text() for other in evaluation.others)]
+    lines += [evaluation.entropy.text(), evaluation.kl.text()]
     if check is not None:
         lines.append(f"cross-check at step {check[0]:,}: {check[1].text()}")
     st.caption("  \n".join(lines))
