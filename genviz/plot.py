@@ -7,13 +7,14 @@ Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from genviz.metrics import Result
+if TYPE_CHECKING:  # type-only: the model views import this module, and metrics imports the models
+    from genviz.metrics import Result
 
 COLORSCALE = "Viridis"
 FONT = dict(family="Inter, 'Source Sans Pro', Arial, sans-serif", size=13, color="#262730")

@@ -37,7 +37,7 @@ def test_explorer_renders_with_labelled_numbers() -> None:
     at = page("pages/explorer.py")
     assert not at.exception
     assert step_metric(at) == 0
-    assert len(at.get("plotly_chart")) == 3  # densities, NLL curve, KL curve
+    assert len(at.get("plotly_chart")) == 4  # densities, NLL curve, KL curve, the family view
     labels = [m.label for m in at.metric]
     assert "Held-out NLL · exact" in labels and "KL(p‖q) · exact" in labels
     assert "Monte Carlo on 10,000 held-out points" in texts(at.caption)

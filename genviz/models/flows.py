@@ -7,12 +7,16 @@ a data standardisation so one set of defaults fits every target's scale.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import torch
 import zuko
 
-from genviz.models.base import GenerativeModel, Range, Standardize
+from genviz import fieldplot
+from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 Depth = Annotated[int, Range(1, 16), "number of flow layers"]
 Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of each layer's network"]
@@ -23,6 +27,10 @@ class ZukoFlow(GenerativeModel):
 
     density_kind = "exact"
     branch: ClassVar[str] = "explicit › tractable › change of variables"
+    view_title = "Where the flow sends the base distribution's grid"
+    view_controls = (
+        ViewControl("lines", "grid lines per axis", 3, 21, 11, 2, "lines of the base grid at equal spacing"),
+    )
 
     def __init__(self, flow: zuko.flows.Flow) -> None:
         super().__init__()
@@ -38,6 +46,27 @@ class ZukoFlow(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.standardize.inverse(self.flow().sample((n,)))
+
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        """Lines of a grid over the base Gaussian (±2.5 sd) mapped through the inverse flow onto
+        the data: the flow's bending, stretching and folding made visible."""
+        count = int(context.controls.get("lines", 11))
+        fig = fieldplot.box_figure(context.box, "Base grid z ∈ [−2.5, 2.5]² mapped to data space")
+        fieldplot.add_points(fig, context.data.numpy(), "held-out data", color=fieldplot.DATA_COLOR, size=3)
+        lines = base_grid_lines(count, 2.5)
+        inverse = self.flow().transform.inv
+        mapped = [self.standardize.inverse(inverse(line)).cpu().numpy() for line in lines.to(self.device)]
+        fieldplot.add_grid_lines(fig, mapped, "images of the base grid's lines")
+        return fig
+
+
+def base_grid_lines(count: int, extent: float, points: int = 120) -> torch.Tensor:
+    """(2·count, points, 2): `count` horizontal and `count` vertical lines over [−extent, extent]²."""
+    levels = torch.linspace(-extent, extent, count)
+    along = torch.linspace(-extent, extent, points)
+    horizontal = torch.stack([along.expand(count, -1), levels[:, None].expand(-1, points)], dim=-1)
+    return torch.cat([horizontal, horizontal.flip(-1)])
 
 
 class RealNVP(ZukoFlow):

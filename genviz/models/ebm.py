@@ -1,0 +1,209 @@
+"""Energy-based model trained by Langevin MCMC (explicit density, approximate: Markov chain).
+
+q(x) ∝ exp(−E(z)), z = standardised x, with E(z) = f_θ(z) + λ|z|²: an MLP plus a weak
+quadratic that keeps q normalisable on the whole plane. The maximum-likelihood gradient
+∇θ E_data[E] − ∇θ E_q[E] needs samples of q; they come from Langevin chains
+
+    z ← z − s ∇E(z) + noise · √(2s) ξ,   ξ ~ N(0, I),
+
+kept between training steps (persistent contrastive divergence, Tieleman 2008) with a
+fraction restarted from uniform noise each step, as in Du & Mordatch 2019. The loss is
+mean E(data) − mean E(chains) + α (E(data)² + E(chains)²), the last term keeping the
+energies near zero. The partition function is left to the metrics (quadrature on the box);
+`sample` draws from q normalised on a grid, so overlays show q itself, not the chains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import torch
+from torch import nn
+
+from genviz.fieldplot import add_heatmap, add_paths, add_points, box_figure
+from genviz.grid import Box
+from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+Energy = Callable[[torch.Tensor], torch.Tensor]  # z: (n, 2) -> (n,)
+Negatives = Literal["persistent", "short-run"]
+SAMPLE_RESOLUTION = 256  # grid cells per side for `sample`
+BOX_MARGIN = 0.1  # the sampling box: the data's bounding box widened by this share of its size
+TRAILS = 12  # chains whose Langevin path of the last step the view draws
+VIEW_RESOLUTION = 96
+VIEW_CHAINS = 512
+VIEW_ENERGY_CAP = 12.0  # nats above the minimum where the heat map's colour scale saturates
+MAX_DRIFT = 0.5  # per-step cap on |s ∇E| in standardised units: a guard against a steep new wall
+
+
+def langevin(
+    energy: Energy,
+    z: torch.Tensor,
+    steps: int,
+    step_size: float,
+    noise: float = 1.0,
+    low: torch.Tensor | None = None,
+    high: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Unadjusted Langevin: z ← z − s ∇E(z) + noise·√(2s) ξ, `steps` times, optionally clamped
+    to the box [low, high]. noise = 1 samples exp(−E) as s → 0; noise < 1 samples a colder
+    exp(−E / noise²). z: (n, 2) -> (steps + 1, n, 2), the whole path, detached."""
+    path = [z.detach()]
+    for _ in range(steps):
+        x = path[-1].requires_grad_(True)
+        with torch.enable_grad():
+            grad = torch.autograd.grad(energy(x).sum(), x)[0]
+        drift = step_size * grad
+        drift = drift * (MAX_DRIFT / drift.norm(dim=1, keepdim=True).clamp_min(MAX_DRIFT))
+        x = x.detach() - drift + noise * math.sqrt(2 * step_size) * torch.randn_like(x)
+        path.append(x if low is None else torch.maximum(torch.minimum(x, high), low))
+    return torch.stack(path)
+
+
+def contrastive_loss(e_data: torch.Tensor, e_neg: torch.Tensor, alpha: float) -> torch.Tensor:
+    """mean E(data) − mean E(negatives) + α mean(E(data)² + E(negatives)²). Both (n,)."""
+    return e_data.mean() - e_neg.mean() + alpha * (e_data.pow(2).mean() + e_neg.pow(2).mean())
+
+
+def mlp(hidden: tuple[int, ...]) -> nn.Sequential:
+    """2 -> hidden -> 1 with SiLU: smooth, so Langevin sees a smooth gradient. The last layer
+    starts at zero, so the initial q is the quadratic term's Gaussian."""
+    layers: list[nn.Module] = []
+    width = 2
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.SiLU()]
+        width = h
+    last = nn.Linear(width, 1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*layers, last)
+
+
+class EBM(GenerativeModel):
+    title = "Energy-based model (Langevin MCMC)"
+    density_kind = "unnormalised"
+    branch = "explicit › approximate › Markov chain"
+    summary = (
+        "Du & Mordatch 2019: an MLP energy trained by contrastive divergence against persistent "
+        "Langevin chains; samples drawn from q normalised on a grid over the data's box."
+    )
+    learning_rate = 1e-3
+    view_title = "Energy landscape and Langevin chains"
+
+    def __init__(
+        self,
+        *,
+        hidden: Annotated[tuple[int, ...], Range(4, 1024), "hidden widths of the energy MLP"] = (128, 128),
+        chains: Annotated[int, Range(16, 8192), "number of Langevin chains"] = 1024,
+        negatives: Negatives = "persistent",
+        langevin_steps: Annotated[int, Range(1, 200), "Langevin steps per training step"] = 10,
+        step_size: Annotated[float, Range(1e-5, 0.1, log=True), "Langevin step s (standardised)"] = 0.005,
+        noise: Annotated[float, Range(0.0, 2.0), "noise scale relative to exact Langevin's √(2s)"] = 1.0,
+        reinit: Annotated[float, Range(0.0, 1.0), "share of chains restarted from noise"] = 0.05,
+        alpha: Annotated[float, Range(0.0, 10.0), "weight of the E² regulariser"] = 0.1,
+        confine: Annotated[float, Range(0.0, 10.0), "λ of the confining term λ|z|²"] = 0.1,
+    ) -> None:
+        super().__init__()
+        self.negatives, self.langevin_steps, self.step_size = negatives, langevin_steps, step_size
+        self.noise, self.reinit, self.alpha, self.confine = noise, reinit, alpha, confine
+        self.standardize = Standardize()
+        self.net = mlp(hidden)
+        self.register_buffer("sample_box", torch.tensor([-3.0, 3.0, -3.0, 3.0]))  # data units
+        self.register_buffer("chains", torch.zeros(chains, 2))  # standardised units
+        self.register_buffer("trails", torch.zeros(TRAILS, langevin_steps + 1, 2))
+
+    # ---------------------------------------------------------------- density
+    def energy(self, z: torch.Tensor) -> torch.Tensor:
+        """E(z) = f_θ(z) + λ|z|². z: (n, 2) standardised -> (n,)."""
+        return self.net(z).squeeze(-1) + self.confine * z.pow(2).sum(-1)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Unnormalised: −E(z) + log|dz/dx|. x: (n, 2) -> (n,)."""
+        return -self.energy(self.standardize(x)) + self.standardize.log_det()
+
+    @torch.no_grad()
+    def fit_data(self, x: torch.Tensor) -> None:
+        self.standardize.fit(x)
+        low, high = x.min(0).values, x.max(0).values
+        pad = BOX_MARGIN * (high - low)
+        self.sample_box.copy_(torch.stack([low[0] - pad[0], high[0] + pad[0], low[1] - pad[1], high[1] + pad[1]]))
+        self.chains.copy_(self._noise(len(self.chains)))
+        self.trails.copy_(self.chains[:TRAILS, None].expand_as(self.trails))
+
+    def box(self) -> Box:
+        """Where `sample` draws from and new chains start: the data's box, widened."""
+        return Box(*self.sample_box.tolist())
+
+    def _z_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.sample_box
+        low = self.standardize(torch.stack([b[0], b[2]])[None])[0]
+        high = self.standardize(torch.stack([b[1], b[3]])[None])[0]
+        return low, high
+
+    def _noise(self, n: int) -> torch.Tensor:
+        """(n, 2) standardised points uniform over the sampling box."""
+        low, high = self._z_bounds()
+        return low + (high - low) * torch.rand(n, 2, device=low.device)
+
+    # --------------------------------------------------------------- training
+    def parameter_groups(self) -> dict[str, ParameterGroup]:
+        return {"energy": ParameterGroup(list(self.net.parameters()), 1.0, (0.5, 0.999))}
+
+    @torch.no_grad()
+    def advance_chains(self) -> torch.Tensor:
+        """Restart some chains from noise (all of them for short-run), run the Langevin steps,
+        store the chains and the trails of the first few. -> (chains, 2) standardised."""
+        start = self.chains.clone()
+        if self.negatives == "short-run":
+            start = self._noise(len(start))
+        else:
+            fresh = torch.rand(len(start), device=start.device) < self.reinit
+            start[fresh] = self._noise(int(fresh.sum()))
+        low, high = self._z_bounds()
+        path = langevin(self.energy, start, self.langevin_steps, self.step_size, self.noise, low, high)
+        self.chains.copy_(path[-1])
+        self.trails.copy_(path[:, :TRAILS].transpose(0, 1))
+        return path[-1]
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The contrastive loss of x against the current chains (which it does not move)."""
+        return contrastive_loss(self.energy(self.standardize(x)), self.energy(self.chains), self.alpha)
+
+    def train_step(self, batch: Batch, step: Step) -> float:
+        negatives = self.advance_chains()
+        e_data = self.energy(self.standardize(batch()))
+        return step("energy", contrastive_loss(e_data, self.energy(negatives), self.alpha))
+
+    # ---------------------------------------------------------------- samples
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """Exact up to the grid cell: pick cells of a grid over the sampling box with probability
+        ∝ q · area (equal areas), then a uniform point within the cell. -> (n, 2)."""
+        grid = self.box().grid(SAMPLE_RESOLUTION)
+        points = grid.points.to(self.device, torch.float32)
+        cells = torch.multinomial(torch.softmax(self.log_prob(points), 0), n, replacement=True)
+        dx = (grid.box.xmax - grid.box.xmin) / grid.m
+        dy = (grid.box.ymax - grid.box.ymin) / grid.k
+        jitter = (torch.rand(n, 2, device=self.device) - 0.5) * torch.tensor([dx, dy], device=self.device)
+        return points[cells] + jitter
+
+    # ------------------------------------------------------------------- view
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        """E(x) over the box (capped for contrast), the chains and a few Langevin trails."""
+        grid = context.box.grid(VIEW_RESOLUTION)
+        energy = -self.log_prob(grid.points.to(self.device, torch.float32)).cpu()
+        energy = (energy - energy.min()).clamp_max(VIEW_ENERGY_CAP)
+        fig = box_figure(context.box, self.view_title)
+        name = f"E − min E (capped at {VIEW_ENERGY_CAP:g})"
+        add_heatmap(fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(energy).numpy(), name, colorscale="Magma")
+        chains = self.standardize.inverse(self.chains[:VIEW_CHAINS]).cpu().numpy()
+        add_points(fig, chains, f"Langevin chains ({min(VIEW_CHAINS, len(self.chains))} shown)", size=3)
+        trails = self.standardize.inverse(self.trails).cpu().numpy()
+        add_paths(fig, trails, f"last {self.langevin_steps} Langevin steps of {TRAILS} chains")
+        return fig
+
