@@ -95,8 +95,10 @@ class Autoregressive2D(GenerativeModel):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         z = self.standardize(x)
-        return self.marginal_log_prob(z[:, 0]) + self.conditional_log_prob(z[:, 1], z[:, 0]) + (
-            self.standardize.log_det()
+        return (
+            self.marginal_log_prob(z[:, 0])
+            + self.conditional_log_prob(z[:, 1], z[:, 0])
+            + self.standardize.log_det()
         )
 
     @torch.no_grad()
@@ -120,18 +122,25 @@ class Autoregressive2D(GenerativeModel):
     def view(self, context: ViewContext) -> go.Figure:
         box = context.box
         a = box.xmin + context.controls.get("position", 0.5) * (box.xmax - box.xmin)
-        xs = torch.linspace(box.xmin, box.xmax, CURVE_POINTS)
-        ys = torch.linspace(box.ymin, box.ymax, CURVE_POINTS)
+        # computed where the model lives (a GPU, perhaps), plotted from the CPU
+        xs = torch.linspace(box.xmin, box.xmax, CURVE_POINTS, device=self.device)
+        ys = torch.linspace(box.ymin, box.ymax, CURVE_POINTS, device=self.device)
         conditional = self.log_conditional(ys, torch.full_like(ys, a)).exp()
         marginal = self.log_marginal(xs).exp()
-        return conditional_figure(context, a, ys.numpy(), conditional.numpy(), xs.numpy(), marginal.numpy())
+        curves = [t.double().cpu().numpy() for t in (ys, conditional, xs, marginal)]
+        return conditional_figure(context, a, *curves)
 
 
 def conditional_figure(
-    context: ViewContext, a: float, ys: np.ndarray, conditional: np.ndarray, xs: np.ndarray, marginal: np.ndarray
+    context: ViewContext,
+    a: float,
+    ys: np.ndarray,
+    conditional: np.ndarray,
+    xs: np.ndarray,
+    marginal: np.ndarray,
 ) -> go.Figure:
     """The model's q(x₂ | x₁ = a) over a histogram of held-out x₂ near x₁ = a; q(x₁) below."""
-    box, data = context.box, context.data.numpy()
+    box, data = context.box, context.data.cpu().numpy()
     half = BAND_FRACTION * (box.xmax - box.xmin)
     near = data[np.abs(data[:, 0] - a) <= half, 1]
     fig = make_subplots(rows=2, cols=1, row_heights=[0.72, 0.28], vertical_spacing=0.14)
@@ -140,6 +149,10 @@ def conditional_figure(
         label = f"held-out x₂ with |x₁ − {a:.2f}| ≤ {half:.2f} (histogram, n = {len(near)})"
         fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
                              marker_color=DATA_COLOR, name=label), row=1, col=1)  # fmt: skip
+    else:  # say why there is no histogram rather than leave the reader to guess
+        note = f"no held-out points with |x₁ − {a:.2f}| ≤ {half:.2f}"
+        fig.add_annotation(text=note, showarrow=False, xref="x domain", yref="y domain",
+                           x=0.98, y=0.95, xanchor="right", row=1, col=1)  # fmt: skip
     fig.add_trace(go.Scatter(x=ys, y=conditional, mode="lines", line=dict(color=MODEL_COLOR, width=2),
                              name=f"model q(x₂ | x₁ = {a:.2f})"), row=1, col=1)  # fmt: skip
     fig.add_trace(go.Scatter(x=xs, y=marginal, mode="lines", line=dict(color="#1f77b4", width=1.5),
@@ -195,7 +208,7 @@ class ARMixture(Autoregressive2D):
         "whose weights, means and scales an MLP of x₁ outputs."
     )
 
-    def __init__(self, *, components: Annotated[int, Range(1, 64), "Gaussians per conditional"] = 16,
+    def __init__(self, *, components: Annotated[int, Range(1, 64), "Gaussians per conditional"] = 32,
                  hidden: Hidden = (64, 64), frequencies: Frequencies = 5) -> None:  # fmt: skip
         super().__init__()
         self.first = nn.Parameter(torch.zeros(3 * components))  # q(z₁): logits, means, raw scales
@@ -235,24 +248,30 @@ class ARSoftmax(Autoregressive2D):
     def __init__(
         self,
         *,
-        bins: Annotated[int, Range(4, 512), "bins per coordinate over [−R, R] (standardised)"] = 128,
-        half_range: Annotated[float, Range(1.0, 8.0), "R: binned range, in standard deviations"] = 4.0,
+        bins: Annotated[int, Range(4, 512), "bins per coordinate over [−R, R] (standardised)"] = 256,
+        half_range: Annotated[float, Range(1.0, 8.0), "R: binned range, in standard deviations"] = 3.0,
         hidden: Hidden = (64, 64),
         frequencies: Frequencies = 5,
     ) -> None:
         super().__init__()
         self.bins, self.half_range = bins, half_range
         self.width = 2 * half_range / bins
-        # classes: 0 below −R, 1..B the bins, B + 1 above R
+        # classes: 0 below −R, 1..B the bins, B + 1 above R. The B + 1 edges are kept out of the
+        # saved weights, since the hyperparameters fix them.
+        edges = torch.linspace(-half_range, half_range, bins + 1, dtype=torch.float64)
+        self.register_buffer("edges", edges.float(), persistent=False)
         self.first = nn.Parameter(torch.zeros(bins + 2))
         self.net = mlp(FourierFeatures(frequencies), hidden, bins + 2)
         self.log_rate = nn.Parameter(torch.zeros(2, 2))  # exponential tail rates: [coordinate, side]
 
     def classes(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (n,) -> (n,) long class indices; a point on an edge belongs to the bin above it."""
-        inside = ((z + self.half_range) / self.width).floor().clamp(0, self.bins - 1).long() + 1
-        low, high = z < -self.half_range, z > self.half_range
-        return torch.where(low, 0, torch.where(high, self.bins + 1, inside))
+        """z: (n,) -> (n,) long class indices: 0 below −R, 1..B the bins, B + 1 above R.
+
+        Bin k covers [−R + (k − 1)w, −R + kw): a point on an inner edge belongs to the bin above
+        it, −R to bin 1 and R itself to bin B, so the overflow classes are the open half-lines."""
+        # a search, not floor((z + R) / w): that rounding puts a point just below an edge above it
+        c = torch.bucketize(z.contiguous(), self.edges.to(z.dtype), right=True)  # edges[c − 1] ≤ z < edges[c]
+        return torch.where(z == self.edges[-1].to(z.dtype), self.bins, c)
 
     def centres(self, c: torch.Tensor) -> torch.Tensor:
         """Class index (n,) -> (n,) the value fed to the conditional network (overflow: R + w/2)."""
