@@ -36,6 +36,10 @@ BETAS: dict[str, tuple[float, float]] = {
     "least-squares": (0.5, 0.9),
     "wasserstein-gp": (0.0, 0.9),
 }
+# Discriminator steps per generator step when `disc_steps` is 0: a Wasserstein critic must be near
+# its optimum for −f to carry the distance's gradient (Gulrajani et al. 2017 take 5); with one
+# step the generator outruns it and drifts off the data.
+USUAL_DISC_STEPS: dict[str, int] = {"non-saturating": 1, "least-squares": 1, "wasserstein-gp": 5}
 LATENT_RANGE = 2.5  # the view warps the latent square [−2.5, 2.5]²: ~99% of N(0, I₂) mass
 VIEW_GRID = 60  # heat-map cells along each side
 VIEW_LINES = 13  # latent grid lines along each axis
@@ -93,7 +97,7 @@ class GAN(GenerativeModel):
         "Goodfellow et al. 2014: a generator maps noise to points and learns from a discriminator "
         "trained to tell its points from the data's."
     )
-    learning_rate: ClassVar[float] = 1e-3
+    learning_rate: ClassVar[float] = 3e-4
     view_title = "Discriminator, generator's warped latent grid, and the generator's gradient"
 
     def __init__(
@@ -102,13 +106,15 @@ class GAN(GenerativeModel):
         loss: Annotated[GanLoss, "the game both players play"] = "non-saturating",
         latent_dim: Annotated[int, Range(1, 16), "dimension of the generator's Gaussian noise"] = 2,
         hidden: Hidden = (128, 128),
-        disc_steps: Annotated[int, Range(1, 10), "discriminator steps per generator step"] = 1,
+        disc_steps: Annotated[
+            int, Range(0, 10), "discriminator steps per generator step; 0: 5 for wasserstein-gp, else 1"
+        ] = 0,
         penalty: Annotated[float, Range(0.0, 100.0), "WGAN-GP gradient-penalty weight λ"] = 1.0,
     ) -> None:
         super().__init__()
         self.kind: GanLoss = loss
         self.latent_dim = latent_dim
-        self.disc_steps = disc_steps
+        self.disc_steps = disc_steps or USUAL_DISC_STEPS[loss]
         self.penalty = penalty
         self.standardize = Standardize()
         self.generator = mlp(latent_dim, hidden, 2)
@@ -197,10 +203,13 @@ class GAN(GenerativeModel):
         box = context.box
         fig = box_figure(box, self.view_title)
         grid = box.grid(VIEW_GRID)
-        heat, name = self.view_heat(grid.points.float())
-        add_heatmap(fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(heat), name, colorscale="RdBu")
+        heat, name, zmid = self.view_heat(grid.points.float())
+        add_heatmap(
+            fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(heat), name, colorscale="RdBu", zmid=zmid
+        )
         add_points(fig, context.data[:VIEW_FAKES].numpy(), "held-out data", color=DATA_COLOR, size=3)
-        add_grid_lines(fig, self.warped_grid(), "G(latent grid)", color="rgba(40, 40, 40, 0.6)")
+        grid_name = "G(latent line)" if self.latent_dim == 1 else "G(latent grid)"
+        add_grid_lines(fig, self.warped_grid(), grid_name, color="rgba(40, 40, 40, 0.6)")
         add_points(fig, fakes.numpy(), "generated", color=FAKE_COLOR, size=4)
         starts = fakes[:VIEW_ARROWS]
         push = self.generator_push(starts)
@@ -208,23 +217,28 @@ class GAN(GenerativeModel):
         add_arrows(fig, starts.numpy(), (scale * push).numpy(), f"−∂L_G/∂x × {scale:.3g}")
         return fig
 
-    def view_heat(self, points: torch.Tensor) -> tuple[torch.Tensor, str]:
-        """What the heat map shows at (n, 2) data-unit points -> ((n,) CPU, its name)."""
+    def view_heat(self, points: torch.Tensor) -> tuple[torch.Tensor, str, float | None]:
+        """What the heat map shows at (n, 2) data-unit points -> ((n,) CPU, its name, the value
+        between "real" and "fake" to centre the colours on; a critic's offset is arbitrary: None)."""
         d = self.critic(points.to(self.device)).squeeze(1).cpu()
         if self.kind == "non-saturating":
-            return torch.sigmoid(d), "D(x) = P(real)"
+            return torch.sigmoid(d), "D(x) = P(real)", 0.5
         if self.kind == "least-squares":
-            return d, "D(x): 1 real, 0 fake"
-        return d, "critic f(x)"
+            return d, "D(x): 1 real, 0 fake", 0.5
+        return d, "critic f(x)", None
 
+    @torch.no_grad()
     def warped_grid(self) -> list[np.ndarray]:
-        """Images under G of the latent grid lines z₁ = c and z₂ = c (other latents 0), each (t, 2)."""
-        ticks = torch.linspace(-LATENT_RANGE, LATENT_RANGE, VIEW_LINES)
+        """Images under G of the latent grid lines z₁ = c and z₂ = c (other latents 0), each (t, 2);
+        with one latent, the image of the segment [−LATENT_RANGE, LATENT_RANGE] alone."""
         along = torch.linspace(-LATENT_RANGE, LATENT_RANGE, 4 * VIEW_LINES)
+        if self.latent_dim == 1:
+            return [self.generate(along[:, None].to(self.device)).cpu().numpy()]
+        ticks = torch.linspace(-LATENT_RANGE, LATENT_RANGE, VIEW_LINES)
         a, b = torch.meshgrid(ticks, along, indexing="ij")  # (lines, t)
         z = torch.zeros(2, VIEW_LINES, len(along), self.latent_dim)
-        z[0, ..., 0], z[0, ..., 1 % self.latent_dim] = a, b
-        z[1, ..., 0], z[1, ..., 1 % self.latent_dim] = b, a
+        z[0, ..., 0], z[0, ..., 1] = a, b
+        z[1, ..., 0], z[1, ..., 1] = b, a
         lines = self.generate(z.reshape(-1, self.latent_dim).to(self.device)).cpu()
         return list(lines.reshape(2 * VIEW_LINES, len(along), 2).numpy())
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,7 +39,8 @@ MIN_LOG_SD = -6.0  # standardised units: floor on a component's scale, so none c
 MAX_CORRELATION = 0.995
 VIEW_CHAINS = 3  # chains whose walk the view draws
 VIEW_STATES = 800  # current states of other chains, as points
-VIEW_GRID = 80
+VIEW_GRID = 80  # heat-map cells along each side
+VIEW_ARROWS = 14  # displacement arrows along each side
 VIEW_COLORS = ("rgba(214, 39, 40, 0.9)", "rgba(31, 119, 180, 0.9)", "rgba(44, 160, 44, 0.9)")
 CORRUPTED_COLOR = "rgba(255, 127, 14, 0.95)"
 CLEAN_COLOR = "rgba(20, 20, 20, 0.95)"
@@ -67,7 +67,9 @@ class Mixture(NamedTuple):
         return Mixture(raw[..., 0], mid + raw[..., 1:3], log_sd, MAX_CORRELATION * torch.tanh(raw[..., 5]))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log Σ_k w_k N(z; μ_k, Σ_k) with Σ_k = L Lᵀ, L = [[s₁, 0], [ρ s₂, s₂ √(1−ρ²)]]. z: (n, 2) -> (n,)."""
+        """log Σ_k w_k N(z; μ_k, Σ_k), Σ_k = L Lᵀ with L = [[s₁, 0], [ρ s₂, s₂ √(1−ρ²)]].
+
+        z: (n, 2) -> (n,)."""
         d = z[:, None, :] - self.means
         sd = self.log_sd.exp()
         u1 = d[..., 0] / sd[..., 0]
@@ -183,11 +185,9 @@ class GSN(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """The final states of n independent chains after `chain_steps` steps. -> (n, 2)."""
-        z_tilde = self.start(n)
-        for step in range(self.chain_steps):
-            if step:
-                z_tilde = self.corrupt(z)
-            z = self.reconstruct(z_tilde)
+        z = self.reconstruct(self.start(n))
+        for _ in range(self.chain_steps - 1):
+            z = self.reconstruct(self.corrupt(z))
         return self.standardize.inverse(z)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,3 +207,50 @@ class GSN(GenerativeModel):
         z = self.standardize(x)
         log_q = self.reconstruction(self.corrupt(z)).log_prob(z)
         return -(log_q + self.standardize.log_det()).mean()
+
+    # ------------------------------------------------------------------- view
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        """The reconstruction's pull ‖E[x | x̃] − x̃‖ over the box, its mean displacement as arrows,
+        a few chains' alternating corrupted and clean states, and many chains' current states."""
+        # imported here: plotting pulls in the metrics, which import this package
+        from genviz.fieldplot import add_heatmap, add_paths, add_points, box_figure
+
+        steps = int(context.controls.get("steps", self.view_controls[0].default))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)
+            states = self.standardize.inverse(self.walk(VIEW_STATES, steps)).cpu()  # (2·steps, n, 2)
+        fig = box_figure(context.box, self.view_title)
+        grid = context.box.grid(VIEW_GRID)
+        pull = self.mean_displacement(grid.points.float()).norm(dim=1)
+        add_heatmap(fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(pull).numpy(), "‖E[x | x̃] − x̃‖")
+        self.add_displacement_arrows(fig, context)
+        current = states[-1].numpy()
+        add_points(fig, current, f"current states of {VIEW_STATES} chains", color=STATE_COLOR, size=3)
+        for chain, color in zip(range(VIEW_CHAINS), VIEW_COLORS, strict=False):
+            add_paths(fig, states[None, :, chain].numpy(), f"chain {chain + 1}, {steps} steps", color=color)
+        walked = states[:, :VIEW_CHAINS]
+        add_points(fig, walked[0::2].reshape(-1, 2).numpy(), "corrupted x̃", color=CORRUPTED_COLOR, size=5)
+        add_points(fig, walked[1::2].reshape(-1, 2).numpy(), "reconstructed x", color=CLEAN_COLOR, size=5)
+        return fig
+
+    def mean_displacement(self, x_tilde: torch.Tensor) -> torch.Tensor:
+        """E[x | x̃] − x̃ in data units, E under P_θ: Σ_k w_k μ_k. x_tilde: (n, 2) -> (n, 2) CPU.
+
+        For small σ it approaches σ² ∇ log p_σ(x̃) in standardised units (Alain & Bengio 2014):
+        the reconstruction points uphill on the corrupted data's density."""
+        z_tilde = self.standardize(x_tilde.to(self.device))
+        mixture = self.reconstruction(z_tilde)
+        mean = (mixture.logits.softmax(-1)[..., None] * mixture.means).sum(1)
+        return ((mean - z_tilde) * self.standardize.scale).cpu()
+
+    def add_displacement_arrows(self, fig: go.Figure, context: ViewContext) -> None:
+        """E[x | x̃] − x̃ from a coarse grid of x̃, scaled so that the longest spans one grid cell:
+        far from the data the pull is as long as the distance home, which would hide the rest."""
+        from genviz.fieldplot import add_arrows
+
+        starts = context.box.grid(VIEW_ARROWS).points.float()
+        pull = self.mean_displacement(starts)
+        cell = (context.box.xmax - context.box.xmin) / VIEW_ARROWS
+        scale = cell / float(pull.norm(dim=1).max().clamp_min(1e-12))
+        add_arrows(fig, starts.numpy(), (scale * pull).numpy(), f"E[x | x̃] − x̃ × {scale:.3g}", color="#555")
