@@ -39,8 +39,8 @@ MAX_ROLLBACKS = 12  # after this many, training stops and says it diverged
 MIN_LR_FACTOR = 0.02  # the cosine schedule decays to this fraction of the base rate
 INIT_POINTS = 4096  # points given to `fit_data`
 OTHER_POINTS = 2000  # held-out points for a family's further bounds (an IWAE bound costs K passes)
-KDE_SAMPLES = 20_000
-KNN_EVAL_POINTS = 4000  # a k-NN estimate costs (points × samples) distances  # samples behind the heat map of a family without a density
+KDE_SAMPLES = 20_000  # samples behind the heat map of a family without a density
+KNN_EVAL_POINTS = 4000  # held-out points for a k-NN estimate, which costs (points × samples) distances
 GRAD_CLIP = 1e3  # a guard against a blow-up, not a regulariser: well above normal gradient norms
 
 

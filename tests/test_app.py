@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from genviz import plot
 from genviz.metrics import Result
+from genviz.models import MODELS
+from genviz.models.base import GenerativeModel
 from genviz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,3 +206,19 @@ def test_every_target_renders_and_steps() -> None:
         assert not at.exception, name
         assert step_metric(at) == 1, name
         assert len(at.get("plotly_chart")) == 3, name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_family_steps_and_draws_its_view(name: str) -> None:
+    """Each family trains from the picker with its defaults and draws its own view, with every
+    view slider moved to its far end; a view that fails would show a warning instead."""
+    at = page("pages/explorer.py", {"model": name})
+    at.button(key="step").click().run()
+    assert not at.exception and step_metric(at) == 1, name
+    charts = [chart.key for chart in at.get("plotly_chart")]
+    has_view = MODELS[name].view is not GenerativeModel.view
+    assert ("family_view" in charts) == has_view, name
+    for control in MODELS[name].view_controls:
+        at.slider(key=f"view.{name}.{control.name}").set_value(control.high).run()
+        assert not at.exception, (name, control.name)
+    assert "could not be drawn" not in texts(at.warning), name

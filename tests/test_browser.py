@@ -1,7 +1,8 @@
 """The real app in headless Chromium: it trains live, draws its charts, and never shows an exception.
 
 Run with `python -m pytest -m browser`. The README's screenshot comes from here:
-`GENVIZ_SCREENSHOT=docs/screenshot.png python -m pytest -m browser` refreshes it.
+`GENVIZ_SCREENSHOT=docs/screenshot.png python -m pytest -m browser` refreshes it, and
+`GENVIZ_FAMILY_SHOTS=DIR` keeps one screenshot per model family in DIR.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from genviz.models import MODELS
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT_VARIABLE = "GENVIZ_SCREENSHOT"  # where to keep the screenshot; a temporary file otherwise
+FAMILY_SHOTS_VARIABLE = "GENVIZ_FAMILY_SHOTS"  # a folder for one screenshot per family, if set
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -177,3 +181,27 @@ def test_two_visitors_train_separate_models(server: str, browser) -> None:
     finally:
         first.context.close()
         second.context.close()
+
+
+FAMILY_TRAIN_SECONDS = 6
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_each_family_trains_and_draws_its_view(server: str, page, model: str, tmp_path: Path) -> None:
+    """Picked by link, each family trains live with its defaults, then shows its four charts
+    (densities, NLL, KL, its own view) and labelled numbers, with no exception or failed view."""
+    page.goto(f"{server}/?target=8gaussians&model={model}")
+    assert wait_for_step(page) == 0
+    page.get_by_role("button", name="Train").click()
+    wait_for_step(page, above=0, timeout=120)
+    time.sleep(FAMILY_TRAIN_SECONDS)
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Train").wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+    assert_no_exception(page)
+    assert page.get_by_text("could not be drawn").count() == 0
+    shown = metrics(page)
+    assert any(label.startswith("KL(p‖q) · ") for label in shown), shown
+    folder = os.environ.get(FAMILY_SHOTS_VARIABLE)
+    if folder:
+        save_full_page(page, Path(folder) / f"{model}.png")

@@ -18,22 +18,24 @@ from genviz.models.gsn import GSN
 from genviz.models.kde import KDE
 from genviz.models.vae import VAE
 
+# In the order of the taxonomy (Goodfellow 2016), which the model picker follows:
+# explicit density (tractable, then approximate), implicit density, then today's heirs.
 MODELS: dict[str, type[GenerativeModel]] = {
+    "ar-mixture": ARMixture,
+    "ar-softmax": ARSoftmax,
     "nsf": NSF,
     "maf": MAF,
     "realnvp": RealNVP,
+    "cnf": CNF,
     "gmm": GMM,
     "kde": KDE,
     "gaussian": Gaussian,
-    "cnf": CNF,
+    "vae": VAE,
+    "ebm": EBM,
+    "gan": GAN,
+    "gsn": GSN,
     "ddpm": DDPM,
     "flow-matching": FlowMatching,
-    "gan": GAN,
-    "ebm": EBM,
-    "vae": VAE,
-    "gsn": GSN,
-    "ar-mixture": ARMixture,
-    "ar-softmax": ARSoftmax,
 }
 
 __all__ = ["MODELS", "GenerativeModel", "Hyperparameter", "checked_params", "hyperparameters"]

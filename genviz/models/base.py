@@ -115,6 +115,9 @@ class GenerativeModel(nn.Module):
     # e.g. "probability-flow ODE, exact divergence, RK4 with 64 steps".
     density_method: ClassVar[str] = ""
     eval_points: ClassVar[int | None] = None  # held-out points per evaluation, for a costly density
+    # Cells per side of the live heat map and cross-check, for a density that costs an ODE solve
+    # per point; None: the app's defaults. Files written by the command line keep full resolution.
+    live_grid: ClassVar[int | None] = None
     view_title: ClassVar[str] = ""
     view_controls: ClassVar[tuple[ViewControl, ...]] = ()
 

@@ -34,7 +34,7 @@ BETA_MIN, BETA_MAX = 0.1, 20.0  # continuous linear VP schedule (Song et al. 202
 COSINE_S = 0.008  # Nichol & Dhariwal 2021 offset
 LOG_ALPHA_BAR_END = -10.0  # the cosine schedule is stopped where ᾱ = e^−10, like the linear one
 T_MIN = 1e-3  # the ODE likelihood starts here: σ(T_MIN) ≈ 0.01 data standard deviations
-ODE_STEPS = 24  # RK4 steps of the likelihood and sampling ODE (see `time_grid`)
+ODE_STEPS = 16  # RK4 steps of the likelihood and sampling ODE (`time_grid`); 32 move mean log q < 0.001
 TIME_OMEGA = 30.0  # highest time frequency: the field must vary slowly in t for a few-step ODE solver
 VLB_DRAWS = 16  # Monte Carlo draws of (step, noise) per point for the variational bound
 Hidden = Annotated[int, Range(16, 512), "width of each hidden layer"]
@@ -93,7 +93,13 @@ class TimeMLP(nn.Module):
     SiLU keeps the field smooth, which the ODE solver and the divergence need."""
 
     def __init__(
-        self, hidden: int, depth: int, frequencies: int, time_features: int = 16, max_omega: float = TIME_OMEGA
+        self,
+        hidden: int,
+        depth: int,
+        frequencies: int,
+        time_features: int = 16,
+        max_omega: float = TIME_OMEGA,
+        zero_output: bool = False,
     ) -> None:
         super().__init__()
         self.register_buffer("freq", 2.0 ** torch.arange(frequencies, dtype=torch.float32))
@@ -104,12 +110,18 @@ class TimeMLP(nn.Module):
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [nn.Linear(a, b), nn.SiLU()]
         self.net = nn.Sequential(*layers, nn.Linear(hidden, 2))
+        if zero_output:  # f = 0 at first: the family's closed-form Gaussian term alone
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """[x, sin(2^k x), cos(2^k x), sin(ω t), cos(ω t)]. x: (n, 2), t: () or (n,) -> (n, width)."""
         angles = x[:, :, None] * self.freq  # (n, 2, F)
         wt = t.to(x.dtype).expand(len(x))[:, None] * self.omega  # (n, time_features / 2)
-        h = [x, angles.sin().flatten(1), angles.cos().flatten(1), wt.sin(), wt.cos()]
-        return self.net(torch.cat(h, 1))
+        return torch.cat([x, angles.sin().flatten(1), angles.cos().flatten(1), wt.sin(), wt.cos()], 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(self.features(x, t))
 
 
 # ---------------------------------------------------------------- the family
@@ -129,6 +141,7 @@ class DDPM(GenerativeModel):
         f"RK4 with {ODE_STEPS} steps (quadratically spaced)"
     )
     eval_points: ClassVar[int | None] = 2000
+    live_grid: ClassVar[int | None] = 64  # an ODE solve per cell: 64² keeps a live update near 0.3 s
     view_title = "Score field and the reverse process"
     view_controls = (
         ViewControl("t", "time t (0 = data, 1 = noise)", 0.0, 1.0, 0.1, 0.01, "noise level of the field"),
@@ -137,7 +150,7 @@ class DDPM(GenerativeModel):
     def __init__(
         self,
         *,
-        hidden: Hidden = 128,
+        hidden: Hidden = 64,
         depth: Depth = 3,
         frequencies: Frequencies = 6,
         schedule: Schedule = "linear",
@@ -147,7 +160,7 @@ class DDPM(GenerativeModel):
         super().__init__()
         self.schedule, self.steps, self.sampler = schedule, steps, sampler
         self.standardize = Standardize()
-        self.eps = TimeMLP(hidden, depth, frequencies)
+        self.eps = TimeMLP(hidden, depth, frequencies, zero_output=True)
         for name, value in discrete_schedule(steps, schedule).items():
             self.register_buffer(name, value.float(), persistent=False)
 
@@ -159,6 +172,16 @@ class DDPM(GenerativeModel):
         log_ab = log_alpha_bar(t, self.schedule)
         return (0.5 * log_ab).exp(), (-torch.expm1(log_ab)).sqrt()
 
+    def predict_noise(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """ε_θ(z, t) = σ(t) z + f_θ(z, t). z: (n, 2), t: () or (n,) -> (n, 2).
+
+        σ(t) z is the exact E[ε | x_t] when the (standardised) data are N(0, I), so the network
+        learns the departure from a Gaussian. With f_θ = 0 at initialisation the probability-flow
+        drift −½β (z − σ z − f_θ/σ) starts near zero: an untrained model is a smooth Gaussian, not
+        the e^±5 stretch of the drift −½β z, which turns small wiggles of f_θ into spikes of log q."""
+        s = self.noise_level(t)[1]
+        return (s[:, None] if s.dim() else s) * z + self.eps(z, t)
+
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The ε-MSE, summed over coordinates, at t ~ U(0, 1): DDPM's uniform choice of step
         in the limit T → ∞, which trains the network for every T and for the ODE."""
@@ -167,14 +190,14 @@ class DDPM(GenerativeModel):
         noise = torch.randn_like(x0)
         a, s = self.noise_level(t)
         xt = a[:, None] * x0 + s[:, None] * noise
-        return (self.eps(xt, t) - noise).pow(2).sum(1).mean()
+        return (self.predict_noise(xt, t) - noise).pow(2).sum(1).mean()
 
     # ---------------------------------------------------------------- probability-flow ODE
 
     def drift(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """dx/dt = −½ β(t) (x − ε_θ(x, t)/σ(t)) in standardised coordinates. z: (n, 2)."""
-        _, s = self.noise_level(t)
-        return -0.5 * beta(t, self.schedule) * (z - self.eps(z, t) / s)
+        """dx/dt = −½ β(t) (x − ε_θ(x, t)/σ(t)) = ½ β(t) f_θ(x, t)/σ(t) in standardised
+        coordinates: the Gaussian term σ z of ε_θ cancels x. z: (n, 2), t: () -> (n, 2)."""
+        return 0.5 * beta(t, self.schedule) / self.noise_level(t)[1] * self.eps(z, t)
 
     def ode_times(self, steps: int = ODE_STEPS) -> torch.Tensor:
         return time_grid(1.0, T_MIN, steps).to(self.device)
@@ -193,7 +216,7 @@ class DDPM(GenerativeModel):
         """x_{i−1} ~ p_θ(· | x_i) = N(μ_θ, β̃_i): Ho et al.'s mean, the posterior variance."""
         t = torch.tensor(i / self.steps, device=z.device)
         coef = self.beta[i] / (1 - self.alpha_bar[i]).sqrt()
-        mean = (z - coef * self.eps(z, t)) / self.alpha[i].sqrt()
+        mean = (z - coef * self.predict_noise(z, t)) / self.alpha[i].sqrt()
         return mean + self.beta_tilde[i].sqrt() * torch.randn_like(z) if noise else mean
 
     @torch.no_grad()
@@ -234,7 +257,7 @@ class DDPM(GenerativeModel):
         ab, a, b, bt = self.alpha_bar[i], self.alpha[i], self.beta[i], self.beta_tilde[i]
         noise = torch.randn_like(x0)
         xi = ab.sqrt()[:, None] * x0 + (1 - ab).sqrt()[:, None] * noise
-        err = self.eps(xi, i.float() / self.steps) - noise
+        err = self.predict_noise(xi, i.float() / self.steps) - noise
         sq = err.pow(2).sum(1)
         kl = b**2 / (2 * bt.clamp_min(1e-30) * a * (1 - ab)) * sq  # ‖μ̃ − μ_θ‖² / (2 β̃_i)
         mean = (xi - (b / (1 - ab).sqrt())[:, None] * (err + noise)) / a.sqrt()[:, None]
@@ -251,19 +274,27 @@ class DDPM(GenerativeModel):
 
     # ---------------------------------------------------------------- view
 
+    def path_times(self) -> torch.Tensor:
+        """The time of each point of `sample_paths`, data end first. -> (s + 1,), on the CPU."""
+        if self.sampler == "ODE":
+            return self.ode_times().cpu()
+        return torch.arange(self.steps + 1) / self.steps
+
     def view(self, context: ViewContext) -> go.Figure:
         t = float(context.controls.get("t", 0.1))
-        with torch.random.fork_rng(devices=[]):
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # the view's noise leaves training's streams alone
             torch.manual_seed(context.seed)
-            paths = self.sample_paths(800).flip(1)  # index 0 is data, the last is noise
-        at_t = paths[:, round(t * (paths.shape[1] - 1))]
-        fig = box_figure(context.box, f"score ∇log p_t and reverse-process samples at t = {t:.2f}")
-        tt = torch.tensor(max(t, T_MIN))
-        field = lambda z: -self.eps(z, tt) / self.noise_level(tt)[1]  # noqa: E731
+            paths = self.standardize.inverse(self.sample_paths(800).flip(1)).cpu()  # index 0: data
+        at_t = paths[:, int((self.path_times() - t).abs().argmin())]
+        name = "ODE" if self.sampler == "ODE" else "reverse-process"
+        fig = box_figure(context.box, f"score ∇log p_t and {name} samples at t = {t:.2f}")
+        tt = torch.tensor(max(t, T_MIN), device=self.device)
+        field = lambda z: -self.predict_noise(z, tt) / self.noise_level(tt)[1]  # noqa: E731
         draw_field(fig, context.box, field, self.standardize, "|score|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, self.standardize.inverse(paths[:24]).numpy(), "paths (data ← noise)")
-        add_points(fig, self.standardize.inverse(at_t).numpy(), f"samples at t = {t:.2f}")
+        add_paths(fig, paths[:24].numpy(), "paths (data ← noise)")
+        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}")
         return fig
 
 
@@ -271,11 +302,12 @@ class DDPM(GenerativeModel):
 def draw_field(fig: go.Figure, box: Box, field, standardize: Standardize, name: str, n: int = 17) -> None:
     """A heat map of |field| and arrows of its direction on an n × n grid over the box, in data units.
 
-    `field` maps standardised points (m, 2) to vectors (m, 2); vectors are converted to data units."""
+    `field` maps standardised points (m, 2) on the model's device (that of `standardize`) to
+    vectors (m, 2); vectors are converted to data units and brought to the CPU for plotting."""
     xs = np.linspace(box.xmin, box.xmax, 2 * n + 1)[1::2]
     ys = np.linspace(box.ymin, box.ymax, 2 * n + 1)[1::2]
     points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
-    vectors = field(standardize(points)) * standardize.scale
+    vectors = (field(standardize(points.to(standardize.scale.device))) * standardize.scale).cpu()
     length = vectors.norm(dim=1, keepdim=True)
     add_heatmap(fig, xs, ys, length.reshape(n, n).numpy(), name, colorscale="Blues")
     spacing = min(xs[1] - xs[0], ys[1] - ys[0])

@@ -20,7 +20,7 @@ from genviz.models.diffusion import Depth, Frequencies, Hidden, TimeMLP, draw_fi
 from genviz.models.ode import integrate, ode_log_prob, time_grid
 
 SIGMA_MIN = 1e-3  # noise left at t = 1, in data standard deviations
-ODE_STEPS = 16  # RK4 steps of the likelihood and sampling ODE
+ODE_STEPS = 12  # RK4 steps of the likelihood and sampling ODE; 24 move mean log q by < 0.001
 
 
 class FlowMatching(GenerativeModel):
@@ -34,6 +34,7 @@ class FlowMatching(GenerativeModel):
     learning_rate: ClassVar[float] = 2e-3
     density_method = f"continuous flow, exact divergence, RK4 with {ODE_STEPS} steps (quadratically spaced)"
     eval_points: ClassVar[int | None] = 2000
+    live_grid: ClassVar[int | None] = 64  # an ODE solve per cell: 64² keeps a live update near 0.3 s
     view_title = "Velocity field and sample paths"
     view_controls = (
         ViewControl("t", "time t (0 = noise, 1 = data)", 0.0, 1.0, 0.5, 0.01, "time of the velocity field"),
@@ -42,7 +43,7 @@ class FlowMatching(GenerativeModel):
     def __init__(
         self,
         *,
-        hidden: Hidden = 128,
+        hidden: Hidden = 64,
         depth: Depth = 3,
         frequencies: Frequencies = 6,
         sigma_min: Annotated[float, Range(1e-4, 0.1, log=True), "noise width left at t = 1"] = SIGMA_MIN,
@@ -50,10 +51,26 @@ class FlowMatching(GenerativeModel):
         super().__init__()
         self.sigma_min = sigma_min
         self.standardize = Standardize()
-        self.velocity = TimeMLP(hidden, depth, frequencies)
+        self.network = TimeMLP(hidden, depth, frequencies, zero_output=True)
 
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)
+
+    def velocity(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v_θ(z, t) = c(t) z + f_θ(z, t). z: (n, 2), t: () or (n,) -> (n, 2).
+
+        c(t) z = E[x_1 − (1 − σ_min) x_0 | x_t = z] when the (standardised) data are N(0, I):
+        c(t) = (t − k a_t) / (a_t² + t²), a_t = 1 − k t, k = 1 − σ_min. The network learns the
+        departure from a Gaussian and starts at zero, so an untrained flow is the identity map
+        (up to σ_min), with a smooth density, rather than a random field."""
+        c = self.gaussian_rate(t)
+        return (c[:, None] if c.dim() else c) * z + self.network(z, t)
+
+    def gaussian_rate(self, t: torch.Tensor) -> torch.Tensor:
+        """c(t) of the Gaussian term c(t) z, shaped like t."""
+        k = 1 - self.sigma_min
+        a = 1 - k * t
+        return (t - k * a) / (a * a + t * t)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """E‖v_θ(x_t, t) − (x_1 − (1 − σ_min) x_0)‖², t ~ U(0, 1)."""
@@ -86,18 +103,20 @@ class FlowMatching(GenerativeModel):
     def sample(self, n: int) -> torch.Tensor:
         return self.standardize.inverse(self.sample_paths(n)[:, -1])
 
+    @torch.no_grad()
     def view(self, context: ViewContext) -> go.Figure:
         t = float(context.controls.get("t", 0.5))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
-            z = torch.randn(800, 2)
-        times = self.ode_times().flip(0).cpu()
-        paths = integrate(self.velocity, z, times, path=True)
-        at_t = integrate(self.velocity, z, torch.cat([times[times < t], torch.tensor([t])]))
+            z = torch.randn(800, 2).to(self.device)
+        times = self.ode_times().flip(0)  # noise (t = 0) to data
+        paths = self.standardize.inverse(integrate(self.velocity, z, times, path=True)).cpu()
+        up_to_t = torch.cat([times[times < t], torch.tensor([t], device=times.device)])
+        at_t = self.standardize.inverse(integrate(self.velocity, z, up_to_t)).cpu()
         fig = box_figure(context.box, f"velocity v(x, t) and flow samples at t = {t:.2f}")
-        tt = torch.tensor(t)
+        tt = torch.tensor(t, device=self.device)
         draw_field(fig, context.box, lambda y: self.velocity(y, tt), self.standardize, "|v|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, self.standardize.inverse(paths[:24]).numpy(), "paths (noise → data)")
-        add_points(fig, self.standardize.inverse(at_t).numpy(), f"samples at t = {t:.2f}")
+        add_paths(fig, paths[:24].numpy(), "paths (noise → data)")
+        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}")
         return fig

@@ -146,7 +146,8 @@ def status_messages(trainer: Trainer) -> None:
 def density_chart(state: Session, overlay: bool) -> None:
     view = state.model_view(overlay)
     data = state.trainer.data
-    log_p = None if data.target is None else target_density(data.target.name, LIVE_RESOLUTION)[2]
+    resolution = state.resolution(LIVE_RESOLUTION)
+    log_p = None if data.target is None else target_density(data.target.name, resolution)[2]
     shown = None if data.target is not None else data.test[:N_SAMPLES].numpy()  # a user's points
     samples = view.get("samples") if overlay else None
     titles = ("target p(x)", state.trainer.density_title)

@@ -20,6 +20,7 @@ import torch
 
 from genviz.config import USER_DATA, ConfigError, RunConfig
 from genviz.data import DataSource, target_log_prob_grid
+from genviz.grid import DEFAULT_RESOLUTION
 from genviz.metrics import Result
 from genviz.models.base import ViewContext
 from genviz.pointsfile import PointsError, read_points
@@ -155,16 +156,20 @@ class Session:
         step = self.trainer.step
         stale = not self.checks or self.checks[-1][0] != step
         if stale and (not self.running or self.ticks % QUADRATURE_EVERY == 1):
-            result = self.trainer.kl_by_quadrature()
+            result = self.trainer.kl_by_quadrature(self.resolution(DEFAULT_RESOLUTION))
             if result is not None:
                 self.checks.append((step, result))
         return self.checks[-1] if self.checks else None
+
+    def resolution(self, wanted: int) -> int:
+        """Grid cells per side for a live figure or check: `wanted`, or the family's cap."""
+        return min(wanted, self.trainer.model.live_grid or wanted)
 
     def model_view(self, overlay: bool) -> dict[str, Any]:
         """The model's log density grid (and samples), computed once per step."""
         step = self.trainer.step
         if self.view is None or self.view["step"] != step:
-            grid, log_q = self.trainer.density_grid(LIVE_RESOLUTION)
+            grid, log_q = self.trainer.density_grid(self.resolution(LIVE_RESOLUTION))
             self.view = {"step": step, "x": grid.x.numpy(), "y": grid.y.numpy(), "log_q": log_q.numpy()}
         if overlay and "samples" not in self.view:
             # A private RNG stream: drawing for display must not change the training run.

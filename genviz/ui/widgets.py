@@ -28,7 +28,8 @@ def sidebar(state: Session) -> RunConfig | None:
         target = _choice("Target", [*TARGETS, USER_DATA], "target", config.target, TARGET_HELP, _target_name)
         if target == USER_DATA:
             target = data_upload(state)
-        model = _choice("Model", list(MODELS), "model", config.model, "the family q is drawn from", _title)
+        model = _choice("Model", list(MODELS), "model", config.model, MODEL_HELP, _title)
+        st.caption(branch_caption(model))
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
         changes = training_controls(config, model)
@@ -62,8 +63,27 @@ def data_upload(state: Session) -> str:
     return USER_DATA
 
 
+MODEL_HELP = (
+    "the family q is drawn from, in the order of the taxonomy of generative models: explicit density "
+    "(tractable, then approximate), implicit density, then diffusion and flow matching"
+)
+DENSITY_WORDS = {
+    "exact": "exact density",
+    "bound": "density by a lower bound",
+    "unnormalised": "unnormalised density, normalised by quadrature on the box",
+    "ode": "density by an ODE solve",
+    "none": "no density: sample-based estimates",
+}
+
+
 def _title(name: str) -> str:
     return f"{MODELS[name].title} ({name})"
+
+
+def branch_caption(name: str) -> str:
+    """Where the family sits in the taxonomy and what kind of density it gives."""
+    family = MODELS[name]
+    return f"{family.branch} · {DENSITY_WORDS[family.density_kind]}"
 
 
 def _choice(label: str, options: list[Any], key: str, current: Any, help: str, fmt: Any = str) -> Any:
