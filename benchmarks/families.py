@@ -11,9 +11,10 @@ each, `--jobs` at a time; give each job a free core, or the time budgets mean le
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import platform
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -65,7 +66,7 @@ def table(cells: list[Cell], models: list[str], targets: list[str]) -> str:
         shown = []
         for target in targets:
             c = by_key[(model, target)]
-            shown.append(f"{c.nll:.3f} / **{c.kl:.3f}** ({c.kind}) · {c.steps:,} st")
+            shown.append(f"{c.nll:.3f} / **{c.kl:.3f} ± {c.kl_se:.3f}** ({c.kind}) · {c.steps:,} st")
         lines.append(f"| {model} | {MODELS[model].density_kind} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, one core each")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument("--json", type=Path, help="also write every cell's figures to this file")
     args = parser.parse_args()
 
     jobs = [(m, t, args.seconds, args.seed) for m in args.models for t in args.targets]
@@ -88,18 +90,21 @@ def main() -> None:
         for cell in pool.imap_unordered(run, jobs):
             cells.append(cell)
             print(
-                f"{cell.model:>14} {cell.target:>12}: NLL {cell.nll:.3f} KL {cell.kl:.3f} ({cell.kind}) "
-                f"in {cell.steps:,} steps",
+                f"{cell.model:>14} {cell.target:>12}: NLL {cell.nll:.3f} "
+                f"KL {cell.kl:.3f} ± {cell.kl_se:.3f} ({cell.kind}) in {cell.steps:,} steps",
                 flush=True,
             )
     title = (
-        f"Held-out NLL / **KL(p‖q)** in nats (kind) after {args.seconds:g} s of training on one CPU thread "
-        f"with default settings, seed {args.seed}; torch {torch.__version__} on {platform.machine()}."
+        f"Held-out NLL / **KL(p‖q) ± one standard error** in nats (kind) after {args.seconds:g} s of "
+        f"training on one CPU thread with default settings, seed {args.seed}; "
+        f"torch {torch.__version__} on {platform.machine()}."
     )
     text = title + "\n\n" + table(cells, args.models, args.targets) + "\n"
     print("\n" + text)
     if args.markdown:
         args.markdown.write_text(text, encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(cell) for cell in cells], indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

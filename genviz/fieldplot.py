@@ -175,3 +175,12 @@ def add_curve(
             name=name,
         )
     )
+
+
+def ellipse(mean: np.ndarray, scale_tril: np.ndarray, radius: float, points: int = 72) -> np.ndarray:
+    """The contour {mean + radius · L u : |u| = 1} of N(mean, L Lᵀ) at `radius` standard deviations.
+
+    mean: (2,), scale_tril: (2, 2) -> (points, 2), closed (the last point repeats the first)."""
+    angles = np.linspace(0.0, 2 * np.pi, points)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return np.asarray(mean) + radius * circle @ np.asarray(scale_tril).T

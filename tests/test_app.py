@@ -205,7 +205,7 @@ def test_every_target_renders_and_steps() -> None:
         at.button(key="step").click().run()
         assert not at.exception, name
         assert step_metric(at) == 1, name
-        assert len(at.get("plotly_chart")) == 3, name
+        assert len(at.get("plotly_chart")) == 4, name  # densities, NLL, KL, the Gaussian's contours
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--model", "nsf", "--set", "transforms=1", "--steps", "30", "--set", "n_test=500"]
 METRIC_KEYS = {
     "target", "model", "steps", "seconds", "device", "test_nll", "test_nll_se", "nll_kind", "nll_method",
-    "entropy", "kl", "kl_se", "kl_kind", "kl_method", "kl_quadrature", "other_nlls", "rollbacks", "config", "history",
+    "entropy", "kl", "kl_se", "kl_kind", "kl_method", "kl_quadrature", "other_nlls", "rollbacks", "config",
+    "history",
 }  # fmt: skip
 
 

@@ -36,6 +36,10 @@ LOG_ALPHA_BAR_END = -10.0  # the cosine schedule is stopped where ᾱ = e^−10,
 T_MIN = 1e-3  # the ODE likelihood starts here: σ(T_MIN) ≈ 0.01 data standard deviations
 ODE_STEPS = 16  # RK4 steps of the likelihood and sampling ODE (`time_grid`); 32 move mean log q < 0.001
 TIME_OMEGA = 30.0  # highest time frequency: the field must vary slowly in t for a few-step ODE solver
+VIEW_PATHS = 8  # sample paths the view draws
+VIEW_PATH_POINTS = 25
+VIEW_PATH_COLOR = "rgba(214, 39, 40, 0.55)"
+VIEW_SAMPLE_COLOR = "rgba(255, 221, 0, 0.9)"  # apart from the orange arrows
 VLB_DRAWS = 16  # Monte Carlo draws of (step, noise) per point for the variational bound
 Hidden = Annotated[int, Range(16, 512), "width of each hidden layer"]
 Depth = Annotated[int, Range(1, 8), "number of hidden layers"]
@@ -293,8 +297,11 @@ class DDPM(GenerativeModel):
         field = lambda z: -self.predict_noise(z, tt) / self.noise_level(tt)[1]  # noqa: E731
         draw_field(fig, context.box, field, self.standardize, "|score|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, paths[:24].numpy(), "paths (data ← noise)")
-        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}")
+        # a few paths, thinned to about VIEW_PATH_POINTS points: the reverse process is jagged
+        stride = max(1, paths.shape[1] // VIEW_PATH_POINTS)
+        thinned = torch.cat([paths[:VIEW_PATHS, :-1:stride], paths[:VIEW_PATHS, -1:]], 1)
+        add_paths(fig, thinned.numpy(), "paths (data ← noise)", color=VIEW_PATH_COLOR)
+        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)
         return fig
 
 

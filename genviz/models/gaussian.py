@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from genviz.models.base import GenerativeModel
+from genviz.models.base import GenerativeModel, ViewContext
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 def lower_triangular(raw: torch.Tensor) -> torch.Tensor:
@@ -26,6 +31,7 @@ class Gaussian(GenerativeModel):
     density_kind = "exact"
     branch = "explicit › tractable › closed form"
     summary = "One Gaussian, N(μ, LLᵀ): the baseline every other family must beat."
+    view_title = "The Gaussian's 1, 2 and 3 σ contours"
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,3 +52,10 @@ class Gaussian(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.distribution().sample((n,))
+
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        from genviz.models.contours import contour_figure  # plotting pulls in plotly
+
+        tril = lower_triangular(self.tril_raw)
+        return contour_figure(context, self.mean[None], tril, (1.0, 2.0, 3.0), self.view_title, "1, 2, 3 σ")

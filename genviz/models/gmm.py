@@ -7,14 +7,17 @@ the same parameters are trained by Adam on −log q.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from genviz.models.base import GenerativeModel, Range, TrainedBy
+from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
 from genviz.models.gaussian import lower_triangular, raw_from_lower
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 REG_COVAR = 1e-6  # added to every covariance, as scikit-learn does, so none collapses
 
@@ -35,6 +38,7 @@ class GMM(GenerativeModel):
     branch = "explicit › tractable › mixture"
     summary = "K full-covariance Gaussians; EM makes each step one E and one M step."
     update_batch_size = 8192  # an EM step is a full M-step: it wants a large batch
+    view_title = "Each component's 2σ contour, and its weight"
 
     def __init__(
         self,
@@ -88,3 +92,12 @@ class GMM(GenerativeModel):
         self.means.copy_(means)
         self.tril_raw.copy_(raw_from_lower(torch.linalg.cholesky(cov)))
         return float(-log_px.mean())
+
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        from genviz.models.contours import add_weighted_means, contour_figure
+
+        trils = lower_triangular(self.tril_raw)
+        fig = contour_figure(context, self.means, trils, (2.0,), self.view_title, "2σ contours")
+        add_weighted_means(fig, self.means, self.logits.softmax(0))
+        return fig

@@ -9,15 +9,19 @@ step's loss is the NLL of the new batch before it is added (a held-out score).
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import torch
 
-from genviz.models.base import GenerativeModel, Range, TrainedBy
+from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
 from genviz.numerics import logsumexp
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 CHUNK = 2048  # query points per block, to bound memory at (CHUNK × points)
 SEED_POINTS = 100  # centres before the first step, so the estimate visibly sharpens as data arrive
+VIEW_KERNELS = 12  # kernels whose 1σ contour the view draws
 
 
 class KDE(GenerativeModel):
@@ -25,6 +29,7 @@ class KDE(GenerativeModel):
     density_kind = "exact"
     branch = "explicit › tractable › nonparametric"
     summary = "A Gaussian bump on every stored point; bandwidth by Scott's rule × a factor."
+    view_title = "Kernel centres, and the shape of one kernel"
 
     def __init__(
         self,
@@ -75,3 +80,16 @@ class KDE(GenerativeModel):
         which = torch.randint(len(self.points), (n,), device=self.points.device)
         noise = torch.randn(n, 2, device=self.points.device) @ self.kernel_tril().T
         return self.points[which] + noise
+
+    @torch.no_grad()
+    def view(self, context: ViewContext) -> go.Figure:
+        """The stored centres, and the 1σ contour of the kernel around a few of them."""
+        from genviz.fieldplot import add_points
+        from genviz.models.contours import contour_figure
+
+        step = max(1, len(self.points) // VIEW_KERNELS)
+        shown = self.points[::step][:VIEW_KERNELS]
+        title = f"{len(self.points):,} kernel centres; 1σ of the kernel around {len(shown)} of them"
+        fig = contour_figure(context, shown, self.kernel_tril(), (1.0,), title, "kernel, 1σ")
+        add_points(fig, self.points.cpu().numpy(), "kernel centres", color="rgba(214, 39, 40, 0.6)", size=3)
+        return fig
