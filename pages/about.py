@@ -41,9 +41,11 @@ st.markdown(
 
 st.header("Families of generative models")
 st.markdown(
-    "Goodfellow's taxonomy (NIPS 2016 tutorial) sorts models by how they give access to a density; "
-    "diffusion and flow matching came later, heirs of the variational and change-of-variables branches. "
-    "**Available here** lists the families this app trains now."
+    "Goodfellow's taxonomy (NIPS 2016 tutorial) sorts models by how they give access to a density. "
+    "Diffusion and flow matching came later, heirs of the implicit branches: they sample by a chain of "
+    "denoising steps or an ODE from noise, like a GSN or a generator, yet their likelihood can be computed "
+    "through the probability-flow ODE, which this app does. **Available here** lists the families this app "
+    "trains now; the model picker lists them in this order."
 )
 rows = [{"branch": b, "in the literature": e, "available here": available(b)} for b, e in TAXONOMY.items()]
 st.table(rows, hide_index=True)

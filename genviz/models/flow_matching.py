@@ -16,7 +16,16 @@ import torch
 
 from genviz.fieldplot import add_paths, add_points, box_figure
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.models.diffusion import Depth, Frequencies, Hidden, TimeMLP, draw_field
+from genviz.models.diffusion import (
+    VIEW_PATH_COLOR,
+    VIEW_PATHS,
+    VIEW_SAMPLE_COLOR,
+    Depth,
+    Frequencies,
+    Hidden,
+    TimeMLP,
+    draw_field,
+)
 from genviz.models.ode import integrate, ode_log_prob, time_grid
 
 SIGMA_MIN = 1e-3  # noise left at t = 1, in data standard deviations
@@ -117,6 +126,6 @@ class FlowMatching(GenerativeModel):
         tt = torch.tensor(t, device=self.device)
         draw_field(fig, context.box, lambda y: self.velocity(y, tt), self.standardize, "|v|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, paths[:24].numpy(), "paths (noise → data)")
-        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}")
+        add_paths(fig, paths[:VIEW_PATHS].numpy(), "paths (noise → data)", color=VIEW_PATH_COLOR)
+        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)
         return fig
