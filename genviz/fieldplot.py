@@ -9,10 +9,11 @@ Arrays in, plotly traces out, no state. A view starts from `box_figure` and adds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from genviz.grid import Box
 from genviz.plot import FONT
@@ -184,3 +185,28 @@ def ellipse(mean: np.ndarray, scale_tril: np.ndarray, radius: float, points: int
     angles = np.linspace(0.0, 2 * np.pi, points)
     circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return np.asarray(mean) + radius * circle @ np.asarray(scale_tril).T
+
+
+def add_vector_field(
+    fig: go.Figure,
+    box: Box,
+    vectors_at: Callable[[torch.Tensor], torch.Tensor],
+    name: str,
+    *,
+    n: int = 17,
+) -> None:
+    """A heat map of |v| and arrows of v's direction at the centres of an n × n grid over the box.
+
+    `vectors_at` maps (m, 2) float32 CPU points to (m, 2) vectors in data units, on any device.
+    Arrow lengths go as √(|v| / max |v|), so that slow regions still show their direction."""
+    xs = np.linspace(box.xmin, box.xmax, 2 * n + 1)[1::2]
+    ys = np.linspace(box.ymin, box.ymax, 2 * n + 1)[1::2]
+    points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
+    with torch.no_grad():
+        vectors = vectors_at(points).float().cpu()
+    length = vectors.norm(dim=1, keepdim=True)
+    add_heatmap(fig, xs, ys, length.reshape(n, n).numpy(), name, colorscale="Blues")
+    spacing = min(xs[1] - xs[0], ys[1] - ys[0])
+    relative = (length / length.max().clamp_min(1e-12)).sqrt()
+    arrows = vectors / length.clamp_min(1e-12) * spacing * 0.8 * relative
+    add_arrows(fig, points.numpy(), arrows.numpy(), "direction")

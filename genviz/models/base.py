@@ -190,6 +190,13 @@ class Standardize(nn.Module):
         """log |dz/dx|, to add to log q_z(z)."""
         return -self.scale.log().sum()
 
+    def vectors_to_data(
+        self, field: Callable[[torch.Tensor], torch.Tensor]
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A field of standardised points and vectors as one of data points and data-unit vectors:
+        x ↦ scale · field(z(x)), evaluated on this module's device (dx/dt = scale · dz/dt)."""
+        return lambda x: field(self(x.to(self.scale.device))) * self.scale
+
 
 # ---------------------------------------------------------------- hyperparameters
 

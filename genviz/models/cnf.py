@@ -19,20 +19,17 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-import numpy as np
 import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from genviz.fieldplot import add_arrows, add_heatmap, add_paths, add_points, box_figure
-from genviz.grid import Box
+from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import Batch, GenerativeModel, Range, Standardize, Step, ViewContext, ViewControl
 from genviz.models.ode import rk4_step, standard_normal_log_prob
 
 Activation = Literal["tanh", "softplus"]
 VIEW_SAMPLES = 600  # samples drawn at the view's time t
 VIEW_PATHS = 36  # of which this many are drawn as whole trajectories
-ARROWS = 15  # arrows per side of the view's field grid
 
 
 class VelocityField(nn.Module):
@@ -202,26 +199,13 @@ class CNF(GenerativeModel):
             z = torch.randn(VIEW_SAMPLES, 2, device=self.device)
         paths = self.standardize.inverse(self.flow_paths(z)).cpu()  # (n, s + 1, 2), data units
         fig = box_figure(context.box, f"velocity field and samples at t = {t:.2f} (0: Gaussian, 1: data)")
-        self._draw_field(fig, context.box, t)
+        tt = torch.tensor(t, device=self.device)
+        velocity = self.standardize.vectors_to_data(lambda z: self.field(z, tt))
+        add_vector_field(fig, context.box, velocity, "|v| (data units per unit t)")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
         add_paths(fig, paths[:VIEW_PATHS].numpy(), "trajectories (t = 0 → 1)")
         add_points(fig, _at_time(paths, t).numpy(), f"samples at t = {t:.2f}")
         return fig
-
-    def _draw_field(self, fig: go.Figure, box: Box, t: float) -> None:
-        """|v| as a heat map and arrows of v on a coarse grid, in data units per unit time."""
-        xs = np.linspace(box.xmin, box.xmax, 2 * ARROWS + 1)[1::2]
-        ys = np.linspace(box.ymin, box.ymax, 2 * ARROWS + 1)[1::2]
-        points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
-        tt = torch.tensor(t, device=self.device)
-        z = self.standardize(points.to(self.device))
-        velocity = (self.field(z, tt) * self.standardize.scale).cpu()  # dx/dt = scale · dz/dt
-        speed = velocity.norm(dim=1, keepdim=True)
-        add_heatmap(fig, xs, ys, speed.reshape(ARROWS, ARROWS).numpy(), "|v| (data units per unit t)")
-        spacing = min(xs[1] - xs[0], ys[1] - ys[0])  # the fastest arrow spans 0.9 of a cell
-        add_arrows(
-            fig, points.numpy(), (velocity / speed.max().clamp_min(1e-12) * 0.9 * spacing).numpy(), "v"
-        )
 
 
 def _at_time(paths: torch.Tensor, t: float) -> torch.Tensor:

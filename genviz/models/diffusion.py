@@ -12,13 +12,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal
 
-import numpy as np
 import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from genviz.fieldplot import add_arrows, add_heatmap, add_paths, add_points, box_figure
-from genviz.grid import Box
+from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import (
     GenerativeModel,
     LogLikelihood,
@@ -295,7 +293,7 @@ class DDPM(GenerativeModel):
         fig = box_figure(context.box, f"score ∇log p_t and {name} samples at t = {t:.2f}")
         tt = torch.tensor(max(t, T_MIN), device=self.device)
         field = lambda z: -self.predict_noise(z, tt) / self.noise_level(tt)[1]  # noqa: E731
-        draw_field(fig, context.box, field, self.standardize, "|score|")
+        add_vector_field(fig, context.box, self.standardize.vectors_to_data(field), "|score|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
         # a few paths, thinned to about VIEW_PATH_POINTS points: the reverse process is jagged
         stride = max(1, paths.shape[1] // VIEW_PATH_POINTS)
@@ -303,20 +301,3 @@ class DDPM(GenerativeModel):
         add_paths(fig, thinned.numpy(), "paths (data ← noise)", color=VIEW_PATH_COLOR)
         add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)
         return fig
-
-
-@torch.no_grad()
-def draw_field(fig: go.Figure, box: Box, field, standardize: Standardize, name: str, n: int = 17) -> None:
-    """A heat map of |field| and arrows of its direction on an n × n grid over the box, in data units.
-
-    `field` maps standardised points (m, 2) on the model's device (that of `standardize`) to
-    vectors (m, 2); vectors are converted to data units and brought to the CPU for plotting."""
-    xs = np.linspace(box.xmin, box.xmax, 2 * n + 1)[1::2]
-    ys = np.linspace(box.ymin, box.ymax, 2 * n + 1)[1::2]
-    points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
-    vectors = (field(standardize(points.to(standardize.scale.device))) * standardize.scale).cpu()
-    length = vectors.norm(dim=1, keepdim=True)
-    add_heatmap(fig, xs, ys, length.reshape(n, n).numpy(), name, colorscale="Blues")
-    spacing = min(xs[1] - xs[0], ys[1] - ys[0])
-    arrows = vectors / length.clamp_min(1e-12) * spacing * 0.8 * (length / length.max()).sqrt()
-    add_arrows(fig, points.numpy(), arrows.numpy(), "direction")

@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar
 import plotly.graph_objects as go
 import torch
 
-from genviz.fieldplot import add_paths, add_points, box_figure
+from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
 from genviz.models.diffusion import (
     VIEW_PATH_COLOR,
@@ -24,7 +24,6 @@ from genviz.models.diffusion import (
     Frequencies,
     Hidden,
     TimeMLP,
-    draw_field,
 )
 from genviz.models.ode import integrate, ode_log_prob, time_grid
 
@@ -124,7 +123,8 @@ class FlowMatching(GenerativeModel):
         at_t = self.standardize.inverse(integrate(self.velocity, z, up_to_t)).cpu()
         fig = box_figure(context.box, f"velocity v(x, t) and flow samples at t = {t:.2f}")
         tt = torch.tensor(t, device=self.device)
-        draw_field(fig, context.box, lambda y: self.velocity(y, tt), self.standardize, "|v|")
+        velocity = self.standardize.vectors_to_data(lambda z: self.velocity(z, tt))
+        add_vector_field(fig, context.box, velocity, "|v|")
         add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
         add_paths(fig, paths[:VIEW_PATHS].numpy(), "paths (noise → data)", color=VIEW_PATH_COLOR)
         add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)

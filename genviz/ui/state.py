@@ -156,7 +156,11 @@ class Session:
         step = self.trainer.step
         stale = not self.checks or self.checks[-1][0] != step
         if stale and (not self.running or self.ticks % QUADRATURE_EVERY == 1):
-            result = self.trainer.kl_by_quadrature(self.resolution(DEFAULT_RESOLUTION))
+            resolution = self.resolution(DEFAULT_RESOLUTION)
+            log_q = None
+            if resolution == self.resolution(LIVE_RESOLUTION):  # a capped family: reuse the live grid
+                log_q = torch.from_numpy(self.model_view(overlay=False)["log_q"])
+            result = self.trainer.kl_by_quadrature(resolution, log_q)
             if result is not None:
                 self.checks.append((step, result))
         return self.checks[-1] if self.checks else None

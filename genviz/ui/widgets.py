@@ -29,7 +29,6 @@ def sidebar(state: Session) -> RunConfig | None:
         if target == USER_DATA:
             target = data_upload(state)
         model = _choice("Model", list(MODELS), "model", config.model, MODEL_HELP, _title)
-        st.caption(branch_caption(model))
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
         changes = training_controls(config, model)
@@ -68,11 +67,11 @@ MODEL_HELP = (
     "(tractable, then approximate), implicit density, then diffusion and flow matching"
 )
 DENSITY_WORDS = {
-    "exact": "exact density",
-    "bound": "density by a lower bound",
-    "unnormalised": "unnormalised density, normalised by quadrature on the box",
-    "ode": "density by an ODE solve",
-    "none": "no density: sample-based estimates",
+    "exact": "density: **exact**",
+    "bound": "density: a **lower bound**",
+    "unnormalised": "density: **unnormalised**, normalised by quadrature on the box",
+    "ode": "density: by an **ODE** solve",
+    "none": "**no density**: estimates from samples",
 }
 
 
@@ -193,7 +192,7 @@ def describe_target(state: Session) -> str:
 def header(state: Session) -> None:
     """What is being fitted to what, and any notice about the last change."""
     family = MODELS[state.config.model]
-    st.markdown(f"**{family.title}** · {family.branch} · density: **{family.density_kind}**")
+    st.markdown(f"**{family.title}** · {branch_caption(state.config.model)}")
     st.caption(f"{family.summary}  \n{describe_target(state)}")
     for message, show in (
         (state.link_error, st.error),
