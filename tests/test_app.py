@@ -10,11 +10,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from genviz import plot
 from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel
 from genviz.targets import TARGETS
+from genviz.views import render
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -152,13 +152,13 @@ def test_figures_handle_missing_and_non_positive_values() -> None:
     rows = [{"step": 0, "nll": 3.0, "nll_se": 0.01, "kl": 0.2, "kl_se": 0.01}]
     rows += [{"step": 5, "nll": 2.9, "nll_se": 0.01, "kl": -0.001, "kl_se": 0.002}]
     entropy = Result("H(p)", 2.8, None, "exact", "closed form")
-    assert "H(p) = 2.800 (exact)" in {t.name for t in plot.nll_curve(rows, entropy).data}
-    assert plot.kl_curve(rows, "KL(p‖q) — exact, Monte Carlo").layout.yaxis.type == "log"
+    assert "H(p) = 2.800 (exact)" in {t.name for t in render.nll_curve(rows, entropy).data}
+    assert render.kl_curve(rows, "KL(p‖q) — exact, Monte Carlo").layout.yaxis.type == "log"
     missing = [{"step": 0, "nll": None, "nll_se": None, "kl": None, "kl_se": None}]
-    assert plot.kl_curve(missing, "KL").layout.annotations[0].text == "KL unavailable"
-    assert plot.nll_curve(missing, None).layout.annotations
+    assert render.kl_curve(missing, "KL").layout.annotations[0].text == "KL unavailable"
+    assert render.nll_curve(missing, None).layout.annotations
     grid = np.linspace(-1, 1, 8)
-    assert len(plot.density_pair(grid, grid, None, np.zeros((8, 8))).data) == 1  # model only
+    assert len(render.density_pair(grid, grid, None, np.zeros((8, 8))).data) == 1  # model only
 
 
 def csv_bytes(points: torch.Tensor) -> bytes:
@@ -193,7 +193,7 @@ def test_a_bad_upload_is_refused_and_loses_nothing() -> None:
 
 def test_density_pair_shows_a_users_points_beside_the_model() -> None:
     x, y = np.linspace(-1, 1, 5), np.linspace(-1, 1, 4)
-    fig = plot.density_pair(x, y, None, np.zeros((4, 5)), data=np.zeros((10, 2)))
+    fig = render.density_pair(x, y, None, np.zeros((4, 5)), data=np.zeros((10, 2)))
     assert [t.type for t in fig.data] == ["scattergl", "heatmap"]
     assert fig.layout.annotations[0].text == "your data (held-out points)"
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from genviz.config import RunConfig
-from genviz.fieldplot import ellipse
 from genviz.models.base import ViewContext
 from genviz.train import Trainer
+from genviz.views.render import ellipse
 
 
 def test_ellipse_lies_at_its_mahalanobis_radius() -> None:

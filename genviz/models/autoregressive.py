@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.plot import FONT
+from genviz.views.render import FONT
 
 Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of the conditional network"]
 Frequencies = Annotated[int, Range(0, 10), "Fourier frequencies of x₁ fed to the network (0: x₁ only)"]

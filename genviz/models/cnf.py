@@ -23,9 +23,9 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import Batch, GenerativeModel, Range, Standardize, Step, ViewContext, ViewControl
 from genviz.models.ode import rk4_step, standard_normal_log_prob
+from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
 
 Activation = Literal["tanh", "softplus"]
 VIEW_SAMPLES = 600  # samples drawn at the view's time t

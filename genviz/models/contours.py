@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from genviz.fieldplot import DATA_COLOR, add_grid_lines, add_points, box_figure, ellipse
 from genviz.models.base import ViewContext
+from genviz.views.render import DATA_COLOR, add_grid_lines, add_points, box_figure, ellipse
 
 CONTOUR_COLOR = "rgba(214, 39, 40, 0.85)"
 MEAN_COLOR = "rgba(214, 39, 40, 0.95)"

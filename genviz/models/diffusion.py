@@ -16,7 +16,6 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import (
     GenerativeModel,
     LogLikelihood,
@@ -26,6 +25,7 @@ from genviz.models.base import (
     ViewControl,
 )
 from genviz.models.ode import integrate, ode_log_prob, standard_normal_log_prob, time_grid
+from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
 
 Schedule = Literal["linear", "cosine"]
 BETA_MIN, BETA_MAX = 0.1, 20.0  # continuous linear VP schedule (Song et al. 2021): ᾱ(1) = e^−10.05

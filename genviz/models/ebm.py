@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import torch
 from torch import nn
 
-from genviz.fieldplot import add_heatmap, add_paths, add_points, box_figure
 from genviz.grid import Box
 from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+from genviz.views.render import add_heatmap, add_paths, add_points, box_figure
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -14,7 +14,6 @@ from typing import Annotated, ClassVar
 import plotly.graph_objects as go
 import torch
 
-from genviz.fieldplot import add_paths, add_points, add_vector_field, box_figure
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
 from genviz.models.diffusion import (
     VIEW_PATH_COLOR,
@@ -26,6 +25,7 @@ from genviz.models.diffusion import (
     TimeMLP,
 )
 from genviz.models.ode import integrate, ode_log_prob, time_grid
+from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
 
 SIGMA_MIN = 1e-3  # noise left at t = 1, in data standard deviations
 ODE_STEPS = 12  # RK4 steps of the likelihood and sampling ODE; 24 move mean log q by < 0.001

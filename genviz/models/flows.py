@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 import torch
 import zuko
 
-from genviz import fieldplot
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.views import render as fieldplot
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

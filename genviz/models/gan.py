@@ -188,7 +188,7 @@ class GAN(GenerativeModel):
     def view(self, context: ViewContext) -> go.Figure:
         """D over the box, G's warped latent grid, fakes, and −∂L_G/∂x on some of them."""
         # imported here: plotting pulls in the metrics, which import this package
-        from genviz.fieldplot import (
+        from genviz.views.render import (
             DATA_COLOR,
             add_arrows,
             add_grid_lines,

@@ -214,7 +214,7 @@ class GSN(GenerativeModel):
         """The reconstruction's pull ‖E[x | x̃] − x̃‖ over the box, its mean displacement as arrows,
         a few chains' alternating corrupted and clean states, and many chains' current states."""
         # imported here: plotting pulls in the metrics, which import this package
-        from genviz.fieldplot import add_heatmap, add_paths, add_points, box_figure
+        from genviz.views.render import add_heatmap, add_paths, add_points, box_figure
 
         steps = int(context.controls.get("steps", self.view_controls[0].default))
         with torch.random.fork_rng(devices=[]):
@@ -247,7 +247,7 @@ class GSN(GenerativeModel):
     def add_displacement_arrows(self, fig: go.Figure, context: ViewContext) -> None:
         """E[x | x̃] − x̃ from a coarse grid of x̃, scaled so that the longest spans one grid cell:
         far from the data the pull is as long as the distance home, which would hide the rest."""
-        from genviz.fieldplot import add_arrows
+        from genviz.views.render import add_arrows
 
         starts = context.box.grid(VIEW_ARROWS).points.float()
         pull = self.mean_displacement(starts)

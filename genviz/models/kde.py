@@ -84,8 +84,8 @@ class KDE(GenerativeModel):
     @torch.no_grad()
     def view(self, context: ViewContext) -> go.Figure:
         """The stored centres, and the 1σ contour of the kernel around a few of them."""
-        from genviz.fieldplot import add_points
         from genviz.models.contours import contour_figure
+        from genviz.views.render import add_points
 
         step = max(1, len(self.points) // VIEW_KERNELS)
         shown = self.points[::step][:VIEW_KERNELS]

@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from genviz.fieldplot import DATA_COLOR, add_grid_lines, add_paths, box_figure
+from genviz.views.render import DATA_COLOR, add_grid_lines, add_paths, box_figure
 
 if TYPE_CHECKING:
     from genviz.models.base import ViewContext

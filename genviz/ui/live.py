@@ -6,7 +6,6 @@ from typing import Any
 
 import streamlit as st
 
-from genviz import plot
 from genviz.metrics import Result
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, Trainer
@@ -19,6 +18,7 @@ from genviz.ui.state import (
     session,
     target_density,
 )
+from genviz.views import render as plot  # live.py defines its own render()
 
 
 def live_view() -> None:
