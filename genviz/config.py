@@ -88,7 +88,11 @@ class RunConfig:
         if "params" in data:
             family = MODELS.get(data.get("model", cls.model))
             specs = {h.name: h for h in hyperparameters(family)} if family else {}
-            data["params"] = {k: specs[k].check(v) if k in specs else v for k, v in data["params"].items()}
+            params = data["params"]
+            try:
+                data["params"] = {k: specs[k].check(v) if k in specs else v for k, v in params.items()}
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         return cls(**data)
 
     def to_json(self) -> str:

@@ -28,7 +28,9 @@ from torch import nn
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
 from genviz.views.render import FONT
 
-Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of the conditional network"]
+Hidden = Annotated[
+    tuple[int, ...], Range(4, 1024, max_length=8), "hidden layer widths of the conditional network"
+]
 Frequencies = Annotated[int, Range(0, 10), "Fourier frequencies of x₁ fed to the network (0: x₁ only)"]
 MIN_SCALE = 1e-3  # smallest component scale, in standard deviations: keeps the likelihood bounded
 CURVE_POINTS = 400

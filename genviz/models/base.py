@@ -81,13 +81,20 @@ class ViewContext:
     seed: int = 0
 
 
+MAX_TUPLE_LENGTH = 8  # entries of a tuple hyperparameter whose Range sets no `max_length`
+
+
 @dataclass(frozen=True)
 class Range:
-    """Bounds for a numeric hyperparameter (inclusive); `log` asks for a log-scale widget."""
+    """Bounds for a numeric hyperparameter (inclusive); `log` asks for a log-scale widget.
+
+    For a tuple (layer widths) the bounds hold for every entry and `max_length` caps the number
+    of entries: `Annotated[tuple[int, ...], Range(4, 1024, max_length=8)]`."""
 
     low: float
     high: float
     log: bool = False
+    max_length: int | None = None
 
 
 class GenerativeModel(nn.Module):
@@ -236,6 +243,10 @@ class Hyperparameter:
             raise ValueError(f"{self.name} must be {self.describe()}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{self.name} must be one of {', '.join(map(str, self.choices))}")
+        if self.kind is tuple and len(value) > self.max_length:
+            raise ValueError(f"{self.name} takes at most {self.max_length} entries, got {len(value):,}")
+        if self.kind is tuple and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{self.name} must be {self.describe()}, got {value!r}")
         numbers = value if self.kind is tuple else (value,)
         for number in numbers if self.range else ():
             if not (self.range.low <= number <= self.range.high) or not math.isfinite(number):
@@ -245,6 +256,13 @@ class Hyperparameter:
         if self.kind is tuple and not value:
             raise ValueError(f"{self.name} needs at least one entry")
         return value
+
+    @property
+    def max_length(self) -> int:
+        """The most entries a tuple hyperparameter takes (layers of a network)."""
+        if self.range is not None and self.range.max_length is not None:
+            return self.range.max_length
+        return MAX_TUPLE_LENGTH
 
     def describe(self) -> str:
         if self.choices is not None:

@@ -115,11 +115,9 @@ class CNF(GenerativeModel):
     def __init__(
         self,
         *,
-        hidden: Annotated[tuple[int, ...], Range(4, 512), "hidden layer widths of the velocity field"] = (
-            64,
-            64,
-            64,
-        ),
+        hidden: Annotated[
+            tuple[int, ...], Range(4, 512, max_length=6), "hidden layer widths of the velocity field"
+        ] = (64, 64, 64),
         activation: Activation = "tanh",
         steps: Annotated[int, Range(1, 64), "RK4 steps through time during training"] = 8,
         eval_steps: Annotated[int, Range(1, 256), "RK4 steps of the reported log density and sampling"] = 12,

@@ -100,7 +100,9 @@ class EBM(GenerativeModel):
     def __init__(
         self,
         *,
-        hidden: Annotated[tuple[int, ...], Range(4, 1024), "hidden widths of the energy MLP"] = (64, 64),
+        hidden: Annotated[
+            tuple[int, ...], Range(4, 1024, max_length=8), "hidden widths of the energy MLP"
+        ] = (64, 64),
         chains: Annotated[int, Range(16, 8192), "number of Langevin chains"] = 1024,
         negatives: Negatives = "persistent",
         langevin_steps: Annotated[int, Range(1, 200), "Langevin steps per training step"] = 5,

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 Depth = Annotated[int, Range(1, 16), "number of flow layers"]
-Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of each layer's network"]
+Hidden = Annotated[
+    tuple[int, ...], Range(4, 512, max_length=8), "hidden layer widths of each layer's network"
+]
 
 
 class ZukoFlow(GenerativeModel):

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 GanLoss = Literal["non-saturating", "least-squares", "wasserstein-gp"]
-Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of each player's network"]
+Hidden = Annotated[
+    tuple[int, ...], Range(4, 1024, max_length=8), "hidden layer widths of each player's network"
+]
 # Adam's β₁ = 0.5 damps the rotation of simultaneous gradient play (Radford et al. 2016);
 # WGAN-GP asks for β₁ = 0 (Gulrajani et al. 2017).
 BETAS: dict[str, tuple[float, float]] = {

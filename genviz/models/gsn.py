@@ -123,10 +123,9 @@ class GSN(GenerativeModel):
     def __init__(
         self,
         *,
-        hidden: Annotated[tuple[int, ...], Range(4, 1024), "hidden widths of the reconstruction MLP"] = (
-            64,
-            64,
-        ),
+        hidden: Annotated[
+            tuple[int, ...], Range(4, 1024, max_length=8), "hidden widths of the reconstruction MLP"
+        ] = (64, 64),
         components: Annotated[int, Range(1, 32), "Gaussians in P(x | x̃); 1 is the classic DAE"] = 8,
         noise: Annotated[float, Range(0.02, 2.0), "corruption σ in units of the data's sd"] = 0.3,
         chain_steps: Annotated[int, Range(1, 200), "corrupt–reconstruct steps per sample"] = 8,

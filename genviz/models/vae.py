@@ -43,7 +43,9 @@ PAIRS_PER_CHUNK = 1 << 22  # (point, node) pairs per block of the quadrature, to
 ELBO_SAMPLES = 16  # draws behind each held-out point's reported ELBO
 EVAL_SEED = 0  # private stream of the reported bounds: evaluation must not move training's
 
-Hidden = Annotated[tuple[int, ...], Range(4, 1024), "hidden layer widths of the encoder and the decoder"]
+Hidden = Annotated[
+    tuple[int, ...], Range(4, 1024, max_length=8), "hidden layer widths of the encoder and the decoder"
+]
 
 
 def mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
