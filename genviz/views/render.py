@@ -6,11 +6,13 @@ Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
@@ -54,6 +56,71 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
 
 # ------------------------------------------------------------------ densities
 
+LEVELS = 255  # a density heat map travels as uint8 levels of [0, cmax]: a quarter of float32's bytes
+UIREVISION = "density"  # constant: a user's zoom on a density panel survives every refresh
+SAMPLE_MARKER = dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=0))
+DATA_MARKER = dict(size=3, color="rgba(40, 30, 120, 0.45)", line=dict(width=0))
+DATA_TITLE = "your data (held-out points)"
+_WHITE = pio.templates["plotly_white"].layout
+# The few parts of plotly_white a density panel shows; the whole template would add ~7 KB per figure.
+PANEL_TEMPLATE = go.layout.Template(
+    layout=dict(
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        hoverlabel=_WHITE.hoverlabel,
+        xaxis=_WHITE.xaxis,
+        yaxis=_WHITE.yaxis,
+    )
+)
+
+
+def density_scale(log_p: np.ndarray | None, log_q: np.ndarray | None) -> float:
+    """Top of the shared colour scale of the target and model panels.
+
+    With a target, its peak density alone, so that the target's panel never has to be redrawn
+    as the model trains (a sharper model saturates); without one, the model's peak."""
+    source = log_q if log_p is None else log_p
+    if source is None:
+        return 1.0
+    source = np.asarray(source, dtype=np.float64)
+    finite = source[np.isfinite(source)]
+    peak = float(np.exp(finite.max())) if finite.size else 1.0
+    return peak if math.isfinite(peak) and peak > 0 else 1.0
+
+
+def density_levels(log_density: np.ndarray, cmax: float) -> np.ndarray:
+    """exp(log_density) as uint8 levels 0..LEVELS of [0, cmax], saturating above; NaN as 0."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        share = np.exp(np.asarray(log_density, dtype=np.float64)) / cmax
+    share = np.clip(np.nan_to_num(share, nan=0.0, posinf=1.0), 0.0, 1.0)
+    return np.rint(share * LEVELS).astype(np.uint8)
+
+
+def density_panel(
+    x: np.ndarray,
+    y: np.ndarray,
+    log_density: np.ndarray | None,
+    *,
+    cmax: float,
+    title: str,
+    samples: np.ndarray | None = None,
+    points: np.ndarray | None = None,
+    height: int = 330,
+    colorbar: bool = True,
+) -> go.Figure:
+    """One density heat map on the colour scale [0, cmax], with fixed axes over the grid's box.
+
+    x: (m,), y: (k,), log_density: (k, m) with [i, j] at (x[j], y[i]), or None for `points`
+    alone (a user's data, whose density is unknown); samples and points: (n, 2), overlaid as
+    light and dark markers."""
+    fig = go.Figure(_density_traces(x, y, log_density, cmax, samples, points, colorbar))
+    _density_axes(fig, x, y)
+    fig.update_layout(
+        title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
+        **_density_layout(height),
+    )
+    return fig
+
 
 def density_pair(
     x: np.ndarray,
@@ -66,70 +133,119 @@ def density_pair(
     titles: tuple[str, str] = ("target p(x)", "model q(x)"),
     height: int = 430,
 ) -> go.Figure:
-    """Target and model densities side by side on one colour scale; `samples` (n, 2) overlay q.
-
-    x: (m,), y: (k,), log_p and log_q: (k, m). Without log_p, the left panel shows `data`
-    (n, 2) points when given (a user's data, whose density is unknown), else only q is drawn.
-    """
-    q = np.exp(np.asarray(log_q, dtype=np.float64))
-    p = None if log_p is None else np.exp(np.asarray(log_p, dtype=np.float64))
-    if p is not None:
-        panels = [(titles[0], p), (titles[1], q)]
+    """Target and model densities side by side on one colour scale (`density_scale`); `samples`
+    (n, 2) overlay q. x: (m,), y: (k,), log_p and log_q: (k, m). Without log_p, the left panel
+    shows `data` (n, 2) points when given (a user's data, whose density is unknown), else only q."""
+    cmax = density_scale(log_p, log_q)
+    if log_p is not None:
+        panels = [(titles[0], log_p, None, None), (titles[1], log_q, samples, None)]
     elif data is not None:
-        panels = [("your data (held-out points)", None), (titles[1], q)]
+        panels = [(DATA_TITLE, None, None, data), (titles[1], log_q, samples, None)]
     else:
-        panels = [(titles[1], q)]
+        panels = [(titles[1], log_q, samples, None)]
     fig = make_subplots(
-        rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels], horizontal_spacing=0.04
+        rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels], horizontal_spacing=0.04
     )
-    x_range, y_range = _edges(x), _edges(y)  # fixed, so that samples off the grid cannot zoom out
-    for col, (_, z) in enumerate(panels, start=1):
-        trace = _scatter(np.asarray(data), DATA_MARKER, "data") if z is None else _heatmap(x, y, z)
-        fig.add_trace(trace, row=1, col=col)
-        anchor = f"x{col if col > 1 else ''}"
-        fig.update_yaxes(range=y_range, scaleanchor=anchor, constrain="domain", row=1, col=col)
-        fig.update_xaxes(range=x_range, constrain="domain", row=1, col=col)
-    if samples is not None and len(samples):
-        fig.add_trace(_scatter(np.asarray(samples)), row=1, col=len(panels))
+    for col, (_, log_density, shown, dots) in enumerate(panels, start=1):
+        traces = _density_traces(x, y, log_density, cmax, shown, dots, colorbar=col == len(panels))
+        fig.add_traces(traces, rows=1, cols=col)
+        _density_axes(fig, x, y, col)
     if len(panels) == 2:
         fig.update_yaxes(showticklabels=False, row=1, col=2)
-    fig.update_layout(
-        coloraxis=dict(
-            colorscale=COLORSCALE,
-            cmin=0.0,
-            cmax=_shared_max(p, q),
-            colorbar=dict(title=dict(text="density", side="right"), thickness=12, len=0.9),
+    fig.update_layout(**_density_layout(height))
+    fig.update_annotations(font=dict(size=14))
+    return fig
+
+
+def _density_traces(
+    x: np.ndarray,
+    y: np.ndarray,
+    log_density: np.ndarray | None,
+    cmax: float,
+    samples: np.ndarray | None,
+    points: np.ndarray | None,
+    colorbar: bool,
+) -> list[go.Heatmap | go.Scattergl]:
+    """A panel's traces, bottom to top: the heat map, a user's points, the model's samples."""
+    traces = (
+        []
+        if log_density is None
+        else [_level_heatmap(x, y, density_levels(log_density, cmax), cmax, colorbar)]
+    )
+    if points is not None and len(points):
+        traces.append(_scatter(np.asarray(points), DATA_MARKER, "data"))
+    if samples is not None and len(samples):
+        traces.append(_scatter(np.asarray(samples)))
+    return traces
+
+
+def _level_heatmap(
+    x: np.ndarray, y: np.ndarray, levels: np.ndarray, cmax: float, colorbar: bool
+) -> go.Heatmap:
+    """A heat map of uint8 levels on an evenly spaced grid (x0, dx: no coordinate arrays sent)."""
+    step = cmax / LEVELS
+    tickvals, ticktext = _density_ticks(cmax)
+    return go.Heatmap(
+        z=levels,
+        x0=float(x[0]),
+        dx=_spacing(x),
+        y0=float(y[0]),
+        dy=_spacing(y),
+        zmin=0,
+        zmax=LEVELS,
+        colorscale=COLORSCALE,
+        showscale=colorbar,
+        colorbar=dict(
+            title=dict(text="density", side="right"),
+            thickness=12,
+            len=0.9,
+            outlinewidth=0,
+            tickvals=tickvals,
+            ticktext=ticktext,
         ),
-        template="plotly_white",
+        # a hover template cannot compute, so it names the factor from a level to a density
+        hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}<br>density ≈ %{{z}} × {step:.3g}<extra></extra>",
+    )
+
+
+def _density_ticks(cmax: float) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks at round densities in [0, cmax], placed in level units."""
+    magnitude = 10.0 ** math.floor(math.log10(cmax / 4))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= cmax / 4)
+    ticks = np.arange(0.0, cmax * (1 + 1e-9), step)
+    return [float(t / cmax * LEVELS) for t in ticks], [f"{t:.3g}" for t in ticks]
+
+
+def _density_axes(fig: go.Figure, x: np.ndarray, y: np.ndarray, col: int | None = None) -> None:
+    """Ranges fixed at the grid's edges (samples off the grid cannot zoom out), equal scales.
+    `col`: the subplot, in a figure of several."""
+    anchor = f"x{col if col and col > 1 else ''}"
+    row_col = {} if col is None else dict(row=1, col=col)
+    fig.update_xaxes(range=_edges(x), constrain="domain", **row_col)
+    fig.update_yaxes(range=_edges(y), scaleanchor=anchor, constrain="domain", **row_col)
+
+
+def _density_layout(height: int) -> dict[str, Any]:
+    return dict(
+        template=PANEL_TEMPLATE,
         font=FONT,
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
         showlegend=False,
-        plot_bgcolor="white",
+        uirevision=UIREVISION,
     )
-    fig.update_annotations(font=dict(size=14))
-    return fig
+
+
+def _spacing(centres: np.ndarray) -> float:
+    centres = np.asarray(centres, dtype=np.float64)
+    return float((centres[-1] - centres[0]) / (len(centres) - 1)) if len(centres) > 1 else 1.0
 
 
 def _edges(centres: np.ndarray) -> list[float]:
     """The outer edges of a midpoint grid, from its cell centres."""
     centres = np.asarray(centres, dtype=np.float64)
-    half = (centres[-1] - centres[0]) / (len(centres) - 1) / 2 if len(centres) > 1 else 0.5
+    half = _spacing(centres) / 2 if len(centres) > 1 else 0.5
     return [float(centres[0] - half), float(centres[-1] + half)]
-
-
-def _heatmap(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> go.Heatmap:
-    return go.Heatmap(
-        x=np.asarray(x, dtype=np.float32),
-        y=np.asarray(y, dtype=np.float32),
-        z=z.astype(np.float32),
-        coloraxis="coloraxis",
-        hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>density=%{z:.4f}<extra></extra>",
-    )
-
-
-SAMPLE_MARKER = dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=0))
-DATA_MARKER = dict(size=3, color="rgba(40, 30, 120, 0.45)", line=dict(width=0))
 
 
 def _scatter(points: np.ndarray, marker: dict = SAMPLE_MARKER, name: str = "samples from q") -> go.Scattergl:
@@ -141,16 +257,6 @@ def _scatter(points: np.ndarray, marker: dict = SAMPLE_MARKER, name: str = "samp
         hoverinfo="skip",
         name=name,
     )
-
-
-def _shared_max(p: np.ndarray | None, q: np.ndarray) -> float:
-    """Top of the shared colour scale: the target's peak, letting a sharper model saturate
-    at twice it so that one spike cannot wash the target out."""
-    q_max = float(np.nanmax(q)) if np.isfinite(q).any() else 1.0
-    if p is None:
-        return q_max or 1.0
-    p_max = float(np.nanmax(p))
-    return max(p_max, min(q_max, 2.0 * p_max)) or 1.0
 
 
 # ------------------------------------------------------------- learning curves
