@@ -266,15 +266,7 @@ class Trainer:
     @property
     def density_title(self) -> str:
         """What `density_grid` shows, for a heat map's title."""
-        kind = self.model.density_kind
-        if kind == "none":
-            return f"model q(x): KDE of {KDE_SAMPLES:,} samples (an estimate)"
-        if kind == "bound":
-            return "exp(lower bound on log q)"
-        return {
-            "ode": "model q(x) (ODE likelihood)",
-            "unnormalised": "model q(x) (normalised on the box)",
-        }.get(kind, "model q(x)")
+        return density_title(type(self.model))
 
     def target_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor] | None:
         """The target's log density on the same grid, when it is known."""
@@ -303,6 +295,19 @@ class Trainer:
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
         return self.model.sample(n).float().cpu()
+
+
+def density_title(family: type[GenerativeModel]) -> str:
+    """What `Trainer.density_grid` shows for a family, for a heat map's title."""
+    kind = family.density_kind
+    if kind == "none":
+        return f"model q(x): KDE of {KDE_SAMPLES:,} samples (an estimate)"
+    if kind == "bound":
+        return "exp(lower bound on log q)"
+    return {
+        "ode": "model q(x) (ODE likelihood)",
+        "unnormalised": "model q(x) (normalised on the box)",
+    }.get(kind, "model q(x)")
 
 
 class NonFinite(Exception):

@@ -10,11 +10,14 @@ if config is not None:
     state.apply(config)  # live for training settings; a fresh model for anything else
 ui.sync_url(state.config)
 
-st.title("Maximum likelihood is KL minimisation")
-st.markdown(
-    r"$\mathbb{E}_p[-\log q] = H(p) + \mathrm{KL}(p\,\|\,q)$: the held-out NLL never falls below "
-    "the target's entropy H(p), and the gap between them is the KL divergence that training minimises."
-)
-ui.header(state)
+title, explain = st.columns([5, 2], vertical_alignment="bottom")
+title.markdown("#### Maximum likelihood is KL minimisation")
+with explain.popover("Why the NLL cannot fall below H(p)", icon=":material/school:", width="stretch"):
+    st.markdown(
+        r"$\mathbb{E}_p[-\log q] = H(p) + \mathrm{KL}(p\,\|\,q)$: the held-out NLL never falls below "
+        "the target's entropy H(p), and the gap between them is the KL divergence that training "
+        "minimises. Every number is labelled for what it is: exact, a bound, or an estimate."
+    )
 ui.buttons(state)
+ui.header(state)
 ui.live_view()

@@ -1,8 +1,11 @@
 """The pages, driven through Streamlit's AppTest: they render, train, react to every control, and
-never crash on bad input. AppTest does not fire `run_every`, so each `run()` while training is one tick."""
+never crash on bad input. The model trains in a worker process; AppTest does not fire `run_every`,
+so a test that waits for training calls `run()` until the page shows what it waits for."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,16 @@ def step_metric(at: AppTest) -> int:
     return int(next(m for m in at.metric if m.label == "Step").value.replace(",", ""))
 
 
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60) -> AppTest:
+    """Rerun the page until `done(at)`: the worker trains between the runs."""
+    deadline = time.monotonic() + timeout
+    while not done(at):
+        assert time.monotonic() < deadline, "the page did not get there in time"
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
@@ -39,7 +52,9 @@ def test_explorer_renders_with_labelled_numbers() -> None:
     at = page("pages/explorer.py")
     assert not at.exception
     assert step_metric(at) == 0
-    assert len(at.get("plotly_chart")) == 4  # densities, NLL curve, KL curve, the family view
+    # the target and model densities, the NLL and KL curves, the family view
+    charts = [c.key for c in at.get("plotly_chart")]
+    assert charts == ["target_density", "model_density", "nll", "kl", "family_view"]
     labels = [m.label for m in at.metric]
     assert "Held-out NLL · exact" in labels and "KL(p‖q) · exact" in labels
     assert "Monte Carlo on 10,000 held-out points" in texts(at.caption)
@@ -49,16 +64,15 @@ def test_explorer_renders_with_labelled_numbers() -> None:
 def test_train_advances_and_pause_stops() -> None:
     at = page("pages/explorer.py")
     at.button(key="train").click().run()
-    for _ in range(2):
-        at.run()
+    run_until(at, lambda at: step_metric(at) > 0)
     assert not at.exception
-    moved = step_metric(at)
-    assert moved > 0
     assert at.button(key="train").label == "Pause"
     at.button(key="train").click().run()
-    at.run()
     assert at.button(key="train").label == "Train"
-    assert step_metric(at) == moved
+    paused = step_metric(at)
+    time.sleep(0.5)
+    at.run()
+    assert step_metric(at) == paused  # nothing trains while paused
 
 
 def test_step_moves_by_one_and_reset_goes_back_to_zero() -> None:
@@ -87,7 +101,8 @@ def test_training_settings_apply_live_without_a_rebuild() -> None:
     at.button(key="step").click().run()
     at.select_slider(key="lr").set_value(0.01).run()
     state = at.session_state["genviz"]
-    assert state.trainer.config.lr == 0.01
+    assert state.config.lr == 0.01
+    assert state.snapshot.lr == pytest.approx(0.01, rel=1e-3)  # the worker's Trainer took it
     assert step_metric(at) == 1 and not at.info
 
 
@@ -119,9 +134,8 @@ def test_a_link_sets_the_controls() -> None:
 def test_training_pauses_at_the_step_budget() -> None:
     at = page("pages/explorer.py", {"model": "gaussian", "steps": "5"})
     at.button(key="train").click().run()
-    at.run()
+    run_until(at, lambda at: "Step budget reached" in texts(at.success))
     assert step_metric(at) == 5
-    assert "Step budget reached" in texts(at.success)
     assert at.button(key="train").label == "Train" and at.button(key="train").disabled
 
 
@@ -132,6 +146,9 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     assert not at.exception
     assert "no CUDA GPU" in texts(at.error)
     at.button(key="step").click().run()  # the previous model still works
+    assert step_metric(at) == 1
+    at.selectbox(key="device").select("auto").run()  # back to what the model is: the error goes
+    assert "no CUDA GPU" not in texts(at.error)
     assert step_metric(at) == 1
 
 
@@ -205,7 +222,7 @@ def test_every_target_renders_and_steps() -> None:
         at.button(key="step").click().run()
         assert not at.exception, name
         assert step_metric(at) == 1, name
-        assert len(at.get("plotly_chart")) == 4, name  # densities, NLL, KL, the Gaussian's contours
+        assert len(at.get("plotly_chart")) == 5, name  # two densities, NLL, KL, the Gaussian's contours
 
 
 @pytest.mark.parametrize("name", MODELS)

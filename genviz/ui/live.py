@@ -1,4 +1,10 @@
-"""The live view: a fragment that trains one bounded tick per run, then draws metrics and charts."""
+"""The live view: fragments that draw the latest snapshot of the session's model, several times a second.
+
+Training runs in a worker process (`genviz.engine`); these fragments only read a snapshot
+and draw it, so a redraw never slows training. The fast fragment (progress, numbers and the
+density pair) refreshes most often, the curves less often, and the details below the fold
+least; every interval grows when many sessions share the server.
+"""
 
 from __future__ import annotations
 
@@ -6,107 +12,121 @@ from typing import Any
 
 import streamlit as st
 
+from genviz.config import USER_DATA
+from genviz.engine import Snapshot, scheduler
 from genviz.metrics import Result
+from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
-from genviz.train import Evaluation, Trainer
-from genviz.ui.state import (
-    LIVE_RESOLUTION,
-    N_SAMPLES,
-    PLOTLY_CONFIG,
-    RUN_EVERY,
-    Session,
-    session,
-    target_density,
-)
-from genviz.views import render as plot  # live.py defines its own render()
+from genviz.train import Evaluation, density_title
+from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, session, target_density
+from genviz.views import render
+from genviz.worker import N_SAMPLES
+
+FAST_EVERY = 0.2  # seconds between redraws of the numbers and the density pair, on a quiet server
+CURVES_EVERY = 0.5
+DETAILS_EVERY = 1.0
+SLOWEST_FAST = 0.8  # however busy the server, each page's density redraws at least this often
+DENSITY_HEIGHT = 330
+CURVE_HEIGHT = 250
+DATA_POINTS = 1500  # a user's points drawn beside the model
+
+
+def refresh_intervals() -> tuple[float, float, float]:
+    """(fast, curves, details) seconds: a server with more running sessions than slots draws
+    each page less often, so that drawing never starves training."""
+    engine = scheduler()
+    load = max(1.0, engine.running() / max(1, len(engine.slots)) / 2)
+    fast = min(SLOWEST_FAST, FAST_EVERY * load)
+    return fast, max(CURVES_EVERY, 2.5 * fast), max(DETAILS_EVERY, 5 * fast)
 
 
 def live_view() -> None:
-    """Metrics and charts. While training, a fragment reruns on a timer and trains one tick per
-    run; a full rerun while training (a click, or a test driving the script) also advances a tick."""
-    running = session().running
-
-    @st.fragment(run_every=RUN_EVERY if running else None)
-    def panel() -> None:
-        state = session()
-        with state.lock:
-            was_running = state.running
-            if state.running:
-                state.tick()
-            render(state)
-        if was_running and not state.running:
-            st.rerun()  # training just ended: redraw the buttons and stop the timer
-
-    panel()
+    """The numbers and density pair on the left, the curves on the right, the details below."""
+    state = session()
+    running = state.running
+    fast, curves, details = refresh_intervals() if running else (None, None, None)
+    state.shown_running = running
+    left, right = st.columns([2, 1.15], gap="small")
+    with left:
+        st.fragment(run_every=fast)(_numbers_and_densities)()
+    with right:
+        st.fragment(run_every=curves)(_curves)()
+    st.fragment(run_every=details)(_details)()
 
 
-def render(state: Session) -> None:
-    trainer = state.trainer
-    evaluation = trainer.history[-1]
-    st.progress(trainer.progress, text=progress_text(trainer))
-    metrics_row(state, evaluation)
-    labelled_texts(evaluation, state.cross_check())
-    status_messages(trainer)
-    overlay = st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
-    density_chart(state, overlay)
-    rows = [e.row() for e in trainer.history]
-    kl_label = f"KL(p‖q) — {evaluation.kl.kind}, {evaluation.kl.method}"
-    checks = [(step, r.value) for step, r in state.checks if r.value is not None]
-    left, right = st.columns(2)
-    nll_label = f"held-out NLL ({evaluation.nll.kind})"
-    left.plotly_chart(
-        plot.nll_curve(rows, evaluation.entropy, label=nll_label), key="nll", config=PLOTLY_CONFIG
-    )
-    right.plotly_chart(plot.kl_curve(rows, kl_label, checks=checks), key="kl", config=PLOTLY_CONFIG)
-    family_view(state)
+def _numbers_and_densities() -> None:
+    state = session()
+    snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
+    if snapshot.running != state.shown_running:
+        st.rerun(scope="app")  # training started or ended elsewhere: redraw the buttons, stop the timer
+    st.progress(snapshot.progress, text=progress_text(state, snapshot))
+    status_messages(state, snapshot)
+    metrics_row(state, snapshot)
+    density_pair(state, snapshot)
 
 
-def family_view(state: Session) -> None:
-    """The family's own figure, with its sliders beside it."""
-    model = state.trainer.model
-    if type(model).view is GenerativeModel.view:
+def _curves() -> None:
+    state = session()
+    snapshot = state.snapshot
+    if not snapshot.ready:
         return
-    st.subheader(model.view_title or f"Inside the {model.title}")
-    figure_column, controls_column = st.columns([3, 1])
-    with controls_column:
-        controls = {c.name: view_slider(state.config.model, c) for c in model.view_controls}
-        st.caption(model.summary)
-    figure, error = state.family_view(controls)
-    if error is not None:
-        figure_column.warning(f"This view could not be drawn: {error}", icon=":material/error:")
-    elif figure is not None:
-        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+    evaluation = snapshot.history[-1]
+    rows = [e.row() for e in snapshot.history]
+    nll_label = f"held-out NLL ({evaluation.nll.kind})"
+    nll = render.nll_curve(rows, evaluation.entropy, label=nll_label, height=CURVE_HEIGHT)
+    st.plotly_chart(nll, key="nll", config=PLOTLY_CONFIG)
+    kl_label = f"KL(p‖q) ({evaluation.kl.kind})"  # its method is in the card's help and the caption
+    checks = [(step, r.value) for step, r in snapshot.checks if r.value is not None]
+    st.plotly_chart(
+        render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT), key="kl", config=PLOTLY_CONFIG
+    )
 
 
-def view_slider(model: str, control: ViewControl) -> float:
-    key = f"view.{model}.{control.name}"
-    if key not in st.session_state:
-        st.session_state[key] = control.default
-    step = control.step or (control.high - control.low) / 100
-    return st.slider(control.label, control.low, control.high, step=step, key=key, help=control.help or None)
+def _details() -> None:
+    state = session()
+    snapshot = state.snapshot
+    if not snapshot.ready:
+        return
+    st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
+    labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
+    family_view(state, snapshot)
 
 
-def progress_text(trainer: Trainer) -> str:
-    budget = f" of {trainer.config.steps:,}" if trainer.config.steps else ""
-    return f"step {trainer.step:,}{budget} · learning rate {trainer.lr:.2e} ({trainer.config.schedule})"
+# ------------------------------------------------------------------ numbers
 
 
-def metrics_row(state: Session, evaluation: Evaluation) -> None:
+def progress_text(state: Session, snapshot: Snapshot) -> str:
+    budget = f" of {state.config.steps:,}" if state.config.steps else ""
+    where = ""
+    if snapshot.running and snapshot.sharing > 1:
+        where = f" · {snapshot.sharing} sessions take turns on this training slot"
+        if snapshot.ahead:
+            where += f" — queued, {snapshot.ahead} ahead of you"
+    return (
+        f"step {snapshot.step:,}{budget} · learning rate {snapshot.lr:.2e} ({state.config.schedule}){where}"
+    )
+
+
+def metrics_row(state: Session, snapshot: Snapshot) -> None:
+    if not snapshot.ready:
+        return
+    evaluation = snapshot.history[-1]
     step, rate, nll, kl, entropy = st.columns(5)
-    budget = state.trainer.config.steps
-    _card(step, "Step", f"{evaluation.step:,}", f"of {budget:,}" if budget else "no budget", STEP_HELP)
-    speed = f"{state.rate:.0f}" if state.rate else "—"
-    overall = f"{state.wall_rate:.0f}/s overall" if state.wall_rate else "training time only"
+    budget = state.config.steps
+    _card(step, "Step", f"{snapshot.step:,}", f"of {budget:,}" if budget else "no budget", STEP_HELP)
+    speed = f"{snapshot.rate:.0f}" if snapshot.rate and snapshot.running else "—"
+    overall = f"{snapshot.wall_rate:.0f}/s overall" if snapshot.wall_rate else "training time only"
     _card(rate, "Steps/s", speed, overall, RATE_HELP)
-    _result_metric(nll, "Held-out NLL", evaluation.nll)
-    _result_metric(kl, "KL(p‖q)", evaluation.kl)
+    at = f" at step {evaluation.step:,}" if evaluation.step != snapshot.step else None
+    _result_metric(nll, "Held-out NLL", evaluation.nll, at)
+    _result_metric(kl, "KL(p‖q)", evaluation.kl, at)
     _result_metric(entropy, "H(p)", evaluation.entropy, "the NLL's floor")
 
 
 STEP_HELP = "optimisation steps taken; training pauses at the step budget"
 RATE_HELP = (
-    "training steps per second of training time in the last update; "
-    "below it, the overall rate including evaluation and drawing"
+    "training steps per second of training time in the last slice; below it, the overall rate "
+    "(lower when sessions share a training slot, or while evaluating)"
 )
 
 
@@ -127,34 +147,112 @@ def _result_metric(column: Any, label: str, result: Result, note: str | None = N
 
 
 def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> None:
-    lines = [evaluation.nll.text(), *(other.text() for other in evaluation.others)]
+    lines = [f"At step {evaluation.step:,}: " + evaluation.nll.text()]
+    lines += [other.text() for other in evaluation.others]
     lines += [evaluation.entropy.text(), evaluation.kl.text()]
     if check is not None:
         lines.append(f"cross-check at step {check[0]:,}: {check[1].text()}")
     st.caption("  \n".join(lines))
 
 
-def status_messages(trainer: Trainer) -> None:
-    for rollback in trainer.rollbacks[-3:]:
-        st.warning(rollback.message(), icon=":material/undo:")
-    if trainer.stopped:
-        st.warning(trainer.stopped, icon=":material/error:")
-    elif trainer.done:
-        st.success(f"Step budget reached at step {trainer.step:,}: raise it to go on, or Reset.")
+def status_messages(state: Session, snapshot: Snapshot) -> None:
+    for message in snapshot.rollbacks:
+        st.warning(message, icon=":material/undo:")
+    if snapshot.build_error and snapshot.build_error != state.build_error:
+        st.error(snapshot.build_error, icon=":material/error:")
+    if snapshot.stopped:
+        st.warning(snapshot.stopped, icon=":material/error:")
+    elif snapshot.pause_reason:
+        st.info(snapshot.pause_reason, icon=":material/pause_circle:")
+    elif snapshot.done:
+        st.success(f"Step budget reached at step {snapshot.step:,}: raise it to go on, or Reset.")
 
 
-def density_chart(state: Session, overlay: bool) -> None:
-    view = state.model_view(overlay)
-    data = state.trainer.data
-    resolution = state.resolution(LIVE_RESOLUTION)
-    log_p = None if data.target is None else target_density(data.target.name, resolution)[2]
-    shown = None if data.target is not None else data.test[:N_SAMPLES].numpy()  # a user's points
-    samples = view.get("samples") if overlay else None
-    titles = ("target p(x)", state.trainer.density_title)
-    fig = plot.density_pair(view["x"], view["y"], log_p, view["log_q"], samples, data=shown, titles=titles)
-    st.plotly_chart(fig, key="density", config=PLOTLY_CONFIG)
+# ------------------------------------------------------------------ figures
+
+
+def density_pair(state: Session, snapshot: Snapshot) -> None:
+    """The target (or the user's points) beside the model, on one colour scale fixed by the target."""
+    frame = snapshot.density
+    if frame is None:
+        return
+    family = MODELS[state.config.model]
+    target_column, model_column = st.columns(2, gap="small")
+    if state.config.target == USER_DATA:
+        shown = state.points[:DATA_POINTS].numpy() if state.points is not None else None
+        cmax = render.density_scale(None, frame.log_q)
+        left = render.density_panel(
+            frame.x,
+            frame.y,
+            None,
+            cmax=cmax,
+            title="your data",
+            points=shown,
+            height=DENSITY_HEIGHT,
+            colorbar=False,
+        )
+    else:
+        x, y, log_p = target_density(state.config.target, TARGET_RESOLUTION)
+        cmax = render.density_scale(log_p, frame.log_q)
+        left = render.density_panel(
+            x, y, log_p, cmax=cmax, title="target p(x)", height=DENSITY_HEIGHT, colorbar=False
+        )
+    target_column.plotly_chart(left, key="target_density", config=PLOTLY_CONFIG)
+    title = density_title(family)
+    if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:
+        title += f" · step {frame.step:,}, {frame.resolution}²"
+    right = render.density_panel(
+        frame.x, frame.y, frame.log_q, cmax=cmax, title=title, samples=frame.samples, height=DENSITY_HEIGHT
+    )
+    with model_column.container(key="density"):
+        st.plotly_chart(right, key="model_density", config=PLOTLY_CONFIG)
+
+
+def family_view(state: Session, snapshot: Snapshot) -> None:
+    """The family's own figure, with its sliders beside it."""
+    family = MODELS[state.config.model]
+    if family.view is GenerativeModel.view:
+        return
+    st.subheader(family.view_title or f"Inside the {family.title}")
+    figure_column, controls_column = st.columns([3, 1])
+    with controls_column:
+        for control in family.view_controls:
+            view_slider(state.config.model, control)
+        st.caption(family.summary)
+    frame = snapshot.view
+    if frame is None:
+        figure_column.caption("The view is drawn once the model has trained a little.")
+    elif frame.error is not None:
+        figure_column.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
+    elif frame.view is not None:
+        view = frame.view
+        figure = render.figure(view) if hasattr(render, "figure") and not hasattr(view, "to_json") else view
+        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+
+
+def _view_controls(state: Session) -> dict[str, float]:
+    """The family view's slider values, as last set (their widgets live in the details fragment)."""
+    family = MODELS[state.config.model]
+    values = {}
+    for control in family.view_controls:
+        key = f"view.{state.config.model}.{control.name}"
+        values[control.name] = float(st.session_state.get(key, control.default))
+    return values
+
+
+def view_slider(model: str, control: ViewControl) -> float:
+    key = f"view.{model}.{control.name}"
+    if key not in st.session_state:
+        st.session_state[key] = control.default
+    step = control.step or (control.high - control.low) / 100
+    return st.slider(control.label, control.low, control.high, step=step, key=key, help=control.help or None)
 
 
 def page_style() -> None:
-    """Less empty space above the page title than Streamlit's default, so the charts fit a screen."""
-    st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
+    """Less empty space above the page than Streamlit's default, so the charts fit a screen."""
+    st.html(
+        "<style>[data-testid='stMainBlockContainer']{padding-top:2.8rem;padding-bottom:1rem}"
+        "[data-testid='stMetric']{padding:0.45rem 0.6rem}"
+        "[data-testid='stMetricLabel'] p{font-size:0.78rem}"
+        "[data-testid='stMetricValue']{font-size:1.5rem}</style>"
+    )

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from genviz.config import DEVICES, SCHEDULES, USER_DATA, ConfigError, RunConfig
+from genviz.data import TEST_FRACTION
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.targets import TARGETS
 from genviz.ui.state import BATCH_SIZES, DEFAULT, Session, _show
@@ -165,9 +166,10 @@ def _parsed(h: Hyperparameter, text: str, current: Any) -> Any:
 
 
 def buttons(state: Session) -> None:
-    """Train/Pause, Step and Reset; callbacks run before the page is drawn, so labels are current."""
-    train, step, reset, _ = st.columns([1, 1, 1, 3])
-    done, running = state.trainer.done, state.running
+    """Train/Pause, Step and Reset, with what is being fitted beside them; callbacks run before
+    the page is drawn, so labels are current."""
+    train, step, reset, about = st.columns([1, 1, 1, 5], vertical_alignment="center")
+    done, running = state.snapshot.done, state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     common: dict[str, Any] = {"width": "stretch"}
     train.button(
@@ -177,22 +179,24 @@ def buttons(state: Session) -> None:
         "Step", key="step", icon=":material/skip_next:", on_click=state.step_once, disabled=done, **common
     )
     reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=state.reset, **common)
+    family = MODELS[state.config.model]
+    about.markdown(f"**{family.title}** · {branch_caption(state.config.model)}")
 
 
 def describe_target(state: Session) -> str:
-    data = state.trainer.data
-    if data.target is not None:
-        return f"Target **{data.target.name}**: {data.target.description}."
+    if state.config.target != USER_DATA:
+        target = TARGETS[state.config.target]
+        return f"Target **{target.name}**: {target.description}."
+    count = len(state.points) if state.points is not None else 0
     return (
-        f"Your data **{data.name}**: {len(data.train_points):,} training and {len(data.test):,} held-out "
-        "points. Its density is unknown, so the NLL has no floor drawn and the KL is unavailable."
+        f"Your data **{state.points_name}**: {count:,} points, {TEST_FRACTION:.0%} held out. Its density "
+        "is unknown, so the NLL has no floor drawn and the KL is unavailable."
     )
 
 
 def header(state: Session) -> None:
     """What is being fitted to what, and any notice about the last change."""
     family = MODELS[state.config.model]
-    st.markdown(f"**{family.title}** · {branch_caption(state.config.model)}")
     st.caption(f"{family.summary}  \n{describe_target(state)}")
     for message, show in (
         (state.link_error, st.error),

@@ -1,0 +1,345 @@
+"""The live engine on the server side: training slots in worker processes, and one handle per session.
+
+    handle = scheduler().open()
+    handle.build(RunConfig(model="nsf"))
+    handle.run(True)
+    ...                      # the worker trains; handle.snapshot is always one consistent state
+    handle.close()
+
+The server process never trains, so drawing a page never slows training and one model that
+runs out of memory takes down only its slot's worker, which is restarted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import queue
+import sys
+import threading
+import time
+import types
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import torch
+
+from genviz.config import RunConfig
+from genviz.limits import HostLimits
+from genviz.metrics import Result
+from genviz.train import Evaluation
+from genviz.worker import DensityFrame, Update, ViewFrame, worker_main
+
+BUILD_TIMEOUT = 120.0  # a build waits for a worker that may still be starting
+COMMAND_TIMEOUT = 10.0
+RATE_WINDOW = 3.0  # seconds of updates behind the wall-clock steps/s
+LOST = "The training worker for this model stopped (it may have run out of memory); Reset to rebuild it."
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a page shows about one session, as of one update from its worker."""
+
+    seq: int = 0
+    step: int = 0
+    train_seconds: float = 0.0
+    lr: float = 0.0
+    progress: float = 0.0
+    running: bool = False
+    done: bool = False
+    stopped: str | None = None
+    pause_reason: str | None = None
+    ahead: int | None = None
+    sharing: int = 0
+    rate: float | None = None
+    wall_rate: float | None = None
+    history: tuple[Evaluation, ...] = ()
+    checks: tuple[tuple[int, Result], ...] = ()
+    rollbacks: tuple[str, ...] = ()
+    density: DensityFrame | None = None
+    view: ViewFrame | None = None
+    build_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """A model has been built and evaluated at least once."""
+        return bool(self.history)
+
+    def merged(self, update: Update, wall_rate: float | None) -> Snapshot:
+        if update.build_error is not None:
+            return replace(self, seq=update.seq, running=False, build_error=update.build_error)
+        return Snapshot(
+            seq=update.seq,
+            step=update.step,
+            train_seconds=update.train_seconds,
+            lr=update.lr,
+            progress=update.progress,
+            running=update.running,
+            done=update.done,
+            stopped=update.stopped,
+            pause_reason=update.pause_reason,
+            ahead=update.ahead,
+            sharing=update.sharing,
+            rate=update.rate,
+            wall_rate=wall_rate if update.running else None,
+            history=self.history[: update.history_from] + update.evaluations,
+            checks=self.checks if update.checks is None else update.checks,
+            rollbacks=update.rollbacks,
+            density=update.density or (self.density if update.history_from else None),
+            view=update.view or (self.view if update.history_from else None),
+        )
+
+
+class SessionHandle:
+    """One browser session's model, which lives in a worker process. Safe to use from any thread."""
+
+    def __init__(self, scheduler: Scheduler, session: str) -> None:
+        self.scheduler = scheduler
+        self.session = session
+        self.slot: Slot | None = None
+        self.snapshot = Snapshot()
+        self.last_seen = time.monotonic()
+        self._seq = 0
+        self._watching: tuple[bool, tuple] | None = None
+        self._steps: deque[tuple[float, int]] = deque()
+        self._changed = threading.Condition()
+
+    # ---------------------------------------------------------------- commands
+    def build(
+        self, config: RunConfig, points: torch.Tensor | None = None, name: str | None = None
+    ) -> str | None:
+        """Build a fresh model (a new session, a rebuild or a Reset); returns why it failed, or None.
+        A failed build keeps the model the session had."""
+        self.scheduler.place(self)
+        payload = (config, None if points is None else points.numpy(), name)
+        seq = self._send("build", payload)
+        if not self.wait(seq, BUILD_TIMEOUT):
+            return "the training server is busy; try again in a moment"
+        self._watching = None  # the new model needs to hear what the page shows
+        return self.snapshot.build_error
+
+    def configure(self, config: RunConfig) -> None:
+        """Training settings that apply live (learning rate, batch size, schedule, budget)."""
+        self.wait(self._send("configure", (config,)), COMMAND_TIMEOUT)
+
+    def run(self, wanted: bool, reason: str | None = None) -> None:
+        self.last_seen = time.monotonic()
+        self.wait(self._send("run", (wanted, reason)), COMMAND_TIMEOUT)
+
+    def step(self) -> None:
+        self.wait(self._send("step", ()), COMMAND_TIMEOUT)
+
+    def watch(self, overlay: bool, controls: dict[str, float]) -> Snapshot:
+        """Called by each refresh of the page: a heartbeat, and what it shows; returns the snapshot."""
+        self.last_seen = time.monotonic()
+        wanted = (overlay, tuple(sorted(controls.items())))
+        if wanted != self._watching:
+            self._watching = wanted
+            self._send("watch", wanted)
+        return self.snapshot
+
+    def close(self) -> None:
+        if self.slot is not None:
+            self._send("close", ())
+            self.scheduler.forget(self)
+
+    def wait(self, seq: int, timeout: float) -> bool:
+        """Until the worker has applied command `seq`; False on a timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.snapshot.seq >= seq, timeout)
+
+    def _send(self, kind: str, payload: tuple) -> int:
+        with self._changed:
+            self._seq += 1
+            seq = self._seq
+        assert self.slot is not None, "build the model first"
+        self.slot.send((kind, self.session, seq, payload))
+        return seq
+
+    # ---------------------------------------------------------------- updates
+    def receive(self, update: Update) -> None:
+        with self._changed:
+            self.snapshot = self.snapshot.merged(update, self._wall_rate(update))
+            self._changed.notify_all()
+
+    def lost(self) -> None:
+        """The worker died: the model is gone, the page says so."""
+        with self._changed:
+            self.snapshot = replace(self.snapshot, running=False, build_error=LOST, seq=self._seq)
+            self.slot = None
+            self._changed.notify_all()
+
+    def _wall_rate(self, update: Update) -> float | None:
+        now = time.monotonic()
+        if not update.running:
+            self._steps.clear()
+            return None
+        self._steps.append((now, update.step))
+        while len(self._steps) > 2 and now - self._steps[0][0] > RATE_WINDOW:
+            self._steps.popleft()
+        (t0, s0), (t1, s1) = self._steps[0], self._steps[-1]
+        return (s1 - s0) / (t1 - t0) if t1 - t0 > 0.5 else None
+
+
+class Slot:
+    """One worker process and the thread that reads its updates."""
+
+    def __init__(self, scheduler: Scheduler, index: int) -> None:
+        self.scheduler = scheduler
+        self.index = index
+        # Sessions whose model lives here; weak, so that a dropped session's handle can be collected.
+        self.handles: weakref.WeakValueDictionary[str, SessionHandle] = weakref.WeakValueDictionary()
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # fork is unsafe with threads (and CUDA)
+        self.inbox, self.outbox = context.Queue(), context.Queue()
+        limits = self.scheduler.limits
+        self.process = context.Process(
+            target=worker_main, args=(self.inbox, self.outbox, limits), daemon=True
+        )
+        with _plain_main():
+            self.process.start()
+        self.reader = threading.Thread(target=self._read, name=f"genviz-slot-{self.index}", daemon=True)
+        self.reader.start()
+
+    def send(self, command: tuple) -> None:
+        self.inbox.put(command)
+
+    def _read(self) -> None:
+        process, outbox = self.process, self.outbox
+        while not self.scheduler.closed:
+            try:
+                update = outbox.get(timeout=1.0)
+            except queue.Empty:
+                if not process.is_alive():
+                    return self._restart()
+                continue
+            except (EOFError, OSError):
+                return
+            handle = self.handles.get(update.session)
+            if handle is not None:
+                handle.receive(update)
+
+    def _restart(self) -> None:
+        """The worker died (out of memory, killed): its sessions lose their models; a fresh one starts."""
+        if self.scheduler.closed:
+            return
+        for handle in list(self.handles.values()):
+            handle.lost()
+        self.handles.clear()
+        self._start()
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class Scheduler:
+    """A fixed number of training slots shared by every session of this server."""
+
+    def __init__(self, limits: HostLimits | None = None) -> None:
+        self.limits = limits or HostLimits.from_environment()
+        self.closed = False
+        self._lock = threading.Lock()
+        self.slots = [Slot(self, i) for i in range(self.limits.training_slots)]
+        self._handles: weakref.WeakSet[SessionHandle] = weakref.WeakSet()
+        self._monitor = threading.Thread(target=self._watch_idle, name="genviz-idle", daemon=True)
+        self._monitor.start()
+
+    def open(self) -> SessionHandle:
+        handle = SessionHandle(self, uuid.uuid4().hex)
+        self._handles.add(handle)
+        # The page's session state owns the handle: when Streamlit drops the session, its model goes.
+        weakref.finalize(handle, _close_session, weakref.ref(self), handle.session)
+        return handle
+
+    def place(self, handle: SessionHandle) -> None:
+        """Put the session on the slot with the fewest sessions (a rebuild may move it)."""
+        with self._lock:
+            current = handle.slot
+            loads = [len(s.handles) - (s is current) for s in self.slots]
+            best = self.slots[loads.index(min(loads))]
+            if current is not None and current is not best and len(current.handles) - 1 <= loads[best.index]:
+                best = current  # moving would not balance anything
+            if best is not current:
+                if current is not None:
+                    current.send(("close", handle.session, 0, ()))
+                    current.handles.pop(handle.session, None)
+                best.handles[handle.session] = handle
+                handle.slot = best
+
+    def forget(self, handle: SessionHandle) -> None:
+        with self._lock:
+            if handle.slot is not None:
+                handle.slot.handles.pop(handle.session, None)
+                handle.slot = None
+
+    def sessions(self) -> int:
+        return sum(len(slot.handles) for slot in self.slots)
+
+    def running(self) -> int:
+        return sum(1 for slot in self.slots for h in list(slot.handles.values()) if h.snapshot.running)
+
+    def _watch_idle(self) -> None:
+        """Pause a session whose page has stopped asking for updates."""
+        limit = self.limits.idle_pause_seconds
+        while not self.closed:
+            time.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for slot in self.slots:
+                for handle in list(slot.handles.values()):
+                    if handle.snapshot.running and now - handle.last_seen > limit:
+                        reason = f"Paused: this page stopped asking for updates for {limit:g} s."
+                        slot.send(("run", handle.session, handle.snapshot.seq, (False, reason)))
+
+    def shutdown(self) -> None:
+        self.closed = True
+        for slot in self.slots:
+            slot.stop()
+
+
+def _close_session(scheduler_ref: weakref.ref, session: str) -> None:
+    scheduler = scheduler_ref()
+    if scheduler is None or scheduler.closed:
+        return
+    for slot in scheduler.slots:  # its entry in the slot's weak table may already be gone
+        slot.handles.pop(session, None)
+        slot.send(("close", session, 0, ()))
+
+
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """Start a worker without re-running the page: a spawned process re-imports `__main__`, and
+    while Streamlit runs a page, `__main__` is that page's script."""
+    with _scheduler_lock_for_start:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
+_scheduler_lock_for_start = threading.Lock()
+_scheduler: Scheduler | None = None
+_scheduler_lock = threading.Lock()
+
+
+def scheduler() -> Scheduler:
+    """This server's scheduler, started on first use and stopped when the process exits."""
+    global _scheduler
+    with _scheduler_lock:
+        if _scheduler is None or _scheduler.closed:
+            _scheduler = Scheduler()
+            atexit.register(_scheduler.shutdown)
+        return _scheduler
+
+
+__all__ = ["Scheduler", "SessionHandle", "Slot", "Snapshot", "scheduler"]

@@ -1,0 +1,435 @@
+"""A training worker: one process that owns the models of the sessions assigned to it.
+
+The web server never trains. Each worker process is one training slot: it trains its running
+sessions round-robin in short slices, evaluates them at a bounded share of its time, and sends
+back plain data (`Update`) that the page draws. Commands arrive on a queue and take effect
+between slices, so a click acts within one slice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing
+import queue
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from genviz.config import USER_DATA, ConfigError, RunConfig
+from genviz.data import DataSource
+from genviz.grid import DEFAULT_RESOLUTION
+from genviz.limits import HostLimits
+from genviz.metrics import Result
+from genviz.models.base import GenerativeModel, ViewContext
+from genviz.train import Evaluation, Trainer
+
+LIVE_RESOLUTION = 64  # model heat map while training; the full grid is drawn on pause
+PAUSED_RESOLUTION = 128
+N_SAMPLES = 1500  # samples drawn over the model's density when asked for
+VIEW_POINTS = 1000  # held-out points a family view may draw
+PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
+# Periodic work on a training session: (shortest interval in seconds, largest share of the
+# slot's time). A task that costs c seconds runs at most every max(interval, c / share), so
+# evaluation never takes more than the sum of the shares from training, whatever the family.
+REFRESH = {"grid": (0.2, 0.07), "record": (0.5, 0.03), "view": (1.0, 0.03), "check": (4.0, 0.02)}
+
+
+@dataclass(frozen=True)
+class DensityFrame:
+    """The model's log density on the box grid at `step`, with samples when asked for."""
+
+    step: int
+    resolution: int
+    x: np.ndarray
+    y: np.ndarray
+    log_q: np.ndarray
+    samples: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ViewFrame:
+    """The family's view (plain data) at `step` for the given slider settings, or why it failed."""
+
+    step: int
+    controls: tuple[tuple[str, float], ...]
+    view: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """What changed in one session since the worker last reported it. None: unchanged."""
+
+    session: str
+    seq: int  # the last command from this session the worker has applied
+    step: int
+    train_seconds: float
+    lr: float
+    progress: float
+    running: bool
+    done: bool
+    stopped: str | None
+    pause_reason: str | None
+    ahead: int | None  # sessions before this one in the slot's queue while it waits; None: its turn
+    sharing: int  # running sessions taking turns on this slot
+    rate: float | None  # steps per second of training time in the last slice
+    history_from: int  # index in the history of the first of `evaluations`
+    evaluations: tuple[Evaluation, ...]
+    checks: tuple[tuple[int, Result], ...] | None  # None: unchanged
+    rollbacks: tuple[str, ...]
+    density: DensityFrame | None = None
+    view: ViewFrame | None = None
+    build_error: str | None = None
+    memory_error: bool = False
+
+
+@dataclass
+class Cadence:
+    """When a periodic task may next run, from what it last cost."""
+
+    interval: float
+    share: float
+    next_at: float = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def ran(self, start: float, cost: float) -> None:
+        self.next_at = start + max(self.interval, cost / self.share)
+
+
+@dataclass
+class Run:
+    """One session's Trainer inside the worker, and what its page asked to see."""
+
+    session: str
+    trainer: Trainer
+    seq: int = 0
+    running: bool = False
+    pause_reason: str | None = None
+    overlay: bool = False
+    controls: tuple[tuple[str, float], ...] = ()
+    rate: float | None = None
+    sent_history: int = 0
+    sent_checks: int = -1
+    density: DensityFrame | None = None
+    density_sent: bool = False
+    view: ViewFrame | None = None
+    view_sent: bool = False
+    checks: list[tuple[int, Result]] = field(default_factory=list)
+    last_publish: float = 0.0
+    full_step: int = -1  # the step the last full (paused) evaluation was made at
+    cadence: dict[str, Cadence] = field(default_factory=lambda: {k: Cadence(*v) for k, v in REFRESH.items()})
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+
+def new_trainer(config: RunConfig, points: torch.Tensor | None, name: str | None) -> Trainer:
+    """A fresh Trainer, evaluated once so that every curve starts at step 0."""
+    data = None
+    if config.target == USER_DATA:
+        if points is None:
+            raise ConfigError("upload a CSV of points first")
+        data = DataSource.from_points(points, torch.Generator().manual_seed(config.seed), name or USER_DATA)
+    trainer = Trainer(config, data)
+    trainer.record()
+    return trainer
+
+
+class Worker:
+    """The sessions of one slot: commands in, training slices, updates out."""
+
+    def __init__(self, outbox: Any, limits: HostLimits) -> None:
+        self.outbox = outbox
+        self.limits = limits
+        self.runs: dict[str, Run] = {}
+        self.ready: deque[str] = deque()  # running sessions, the head's turn now
+
+    # ------------------------------------------------------------------ commands
+    def handle(self, command: tuple) -> None:
+        kind, session, seq, payload = command
+        if kind == "build":
+            self._build(session, seq, *payload)
+            return
+        run = self.runs.get(session)
+        if run is None:
+            return
+        if kind == "close":
+            self.drop(session)
+            return
+        run.seq = seq
+        getattr(self, f"_{kind}")(run, *payload)
+        self.publish(run, force=True)
+
+    def _build(self, session: str, seq: int, config: RunConfig, points: Any, name: str | None) -> None:
+        old = self.runs.pop(session, None)
+        if old is not None and session in self.ready:
+            self.ready.remove(session)
+        try:
+            trainer = new_trainer(config, None if points is None else torch.as_tensor(points), name)
+        except (ValueError, RuntimeError, MemoryError) as error:  # ConfigError, a family refusing
+            if old is not None:
+                self.runs[session] = old  # nothing the user had is thrown away
+                old.running = False
+            self.outbox.put(_error_update(session, seq, f"Cannot build this model: {error}"))
+            return
+        run = Run(session, trainer, seq=seq)
+        if old is not None:
+            run.overlay, run.controls = old.overlay, old.controls
+        self.runs[session] = run
+        self._evaluate_paused(run)
+        self.publish(run, force=True)
+
+    def _configure(self, run: Run, config: RunConfig) -> None:
+        run.trainer.config = config  # the Trainer reads lr, batch size, schedule and budget every step
+        if run.running and run.trainer.done:
+            self._set_running(run, False)
+
+    def _run(self, run: Run, wanted: bool, reason: str | None = None) -> None:
+        self._set_running(run, wanted and not run.trainer.done)
+        run.pause_reason = reason
+        if wanted:
+            self._check_caps(run)
+
+    def _step(self, run: Run) -> None:
+        self._set_running(run, False)
+        if not self._check_caps(run) and run.trainer.train(max_steps=1):
+            run.trainer.record()
+        self._evaluate_paused(run)
+
+    def _watch(self, run: Run, overlay: bool, controls: tuple[tuple[str, float], ...]) -> None:
+        changed_overlay = overlay and not run.overlay
+        run.overlay, run.controls = overlay, controls
+        if changed_overlay:
+            run.density = None  # redraw with samples at once
+            run.cadence["grid"].next_at = 0.0
+        if run.view is None or run.view.controls != controls:
+            run.cadence["view"].next_at = 0.0
+            if not run.running:
+                self._refresh_view(run)
+
+    def drop(self, session: str) -> None:
+        """Forget a session: its model is freed."""
+        if session in self.ready:
+            self.ready.remove(session)
+        self.runs.pop(session, None)
+
+    def _set_running(self, run: Run, wanted: bool) -> None:
+        if wanted and not run.running:
+            self.ready.append(run.session)
+        elif not wanted and run.running:
+            self.ready.remove(run.session)
+        run.running = wanted
+
+    # ------------------------------------------------------------------ training
+    @property
+    def busy(self) -> bool:
+        return bool(self.ready)
+
+    def work(self) -> None:
+        """One slice of training for the session whose turn it is, then its due evaluations."""
+        if not self.ready:
+            return
+        run = self.runs[self.ready[0]]
+        try:
+            self._train_slice(run)
+            self._refresh_training(run)
+        except Exception as problem:  # one session's failure must not stop the others on this slot
+            self._set_running(run, False)
+            run.pause_reason = f"Training stopped: {type(problem).__name__}: {problem}"
+        if len(self.ready) > 1 and run.running:
+            self.ready.rotate(-1)  # the next session's turn
+        for session in self.ready:
+            self.publish(self.runs[session])
+        if not run.running:
+            self.publish(run, force=True)
+
+    def _train_slice(self, run: Run) -> None:
+        trainer = run.trainer
+        before_steps, before_seconds = trainer.step, trainer.train_seconds
+        trainer.train(max_seconds=self.limits.slice_seconds)
+        spent = trainer.train_seconds - before_seconds
+        if spent > 0 and trainer.step > before_steps:
+            run.rate = (trainer.step - before_steps) / spent
+        if trainer.done:
+            self._set_running(run, False)
+            self._evaluate_paused(run)
+        elif self._check_caps(run):
+            self._evaluate_paused(run)
+
+    def _check_caps(self, run: Run) -> bool:
+        """Pause at the host's per-session caps; True when a cap is reached."""
+        trainer, limits = run.trainer, self.limits
+        reason = None
+        if trainer.step >= limits.max_session_steps:
+            reason = (
+                f"This server allows {limits.max_session_steps:,} steps per model "
+                "(GENVIZ_MAX_SESSION_STEPS); training paused. Reset to start again."
+            )
+        elif trainer.train_seconds >= limits.max_session_train_seconds:
+            reason = (
+                f"This server allows {limits.max_session_train_seconds:g} s of training per model "
+                "(GENVIZ_MAX_SESSION_TRAIN_SECONDS); training paused. Reset to start again."
+            )
+        if reason is not None:
+            self._set_running(run, False)
+            run.pause_reason = reason
+        return reason is not None
+
+    def _refresh_training(self, run: Run) -> None:
+        """While training: each evaluation at most as often as its cadence allows."""
+        if not run.running:
+            return
+        now = time.perf_counter()
+        cadence = run.cadence
+        if cadence["grid"].due(now) and (run.density is None or run.density.step != run.step):
+            self._timed(cadence["grid"], lambda: self._refresh_density(run, LIVE_RESOLUTION))
+        if cadence["record"].due(now) and run.trainer.history[-1].step != run.step:
+            self._timed(cadence["record"], lambda: self._record(run))
+        if cadence["view"].due(now) and (run.view is None or run.view.step != run.step):
+            self._timed(cadence["view"], lambda: self._refresh_view(run))
+        if cadence["check"].due(now) and (not run.checks or run.checks[-1][0] != run.step):
+            self._timed(cadence["check"], lambda: self._cross_check(run))
+
+    @staticmethod
+    def _timed(cadence: Cadence, task: Any) -> None:
+        start = time.perf_counter()
+        task()
+        cadence.ran(start, time.perf_counter() - start)
+
+    def _record(self, run: Run, live: bool = True) -> None:
+        if "live" in inspect.signature(run.trainer.record).parameters:
+            run.trainer.record(live=live)
+        else:
+            run.trainer.record()
+
+    def _evaluate_paused(self, run: Run) -> None:
+        """A paused model is evaluated once in full: held-out metrics, full grid, cross-check, view."""
+        if run.full_step == run.step:
+            return
+        run.full_step = run.step
+        if run.trainer.history[-1].step != run.step:
+            self._record(run, live=False)
+        self._refresh_density(run, PAUSED_RESOLUTION)
+        self._cross_check(run)
+        self._refresh_view(run)
+
+    def _refresh_density(self, run: Run, resolution: int) -> None:
+        trainer = run.trainer
+        resolution = min(resolution, trainer.model.live_grid or resolution)
+        grid, log_q = trainer.density_grid(resolution)
+        samples = None
+        if run.overlay:
+            with torch.random.fork_rng(devices=[]):  # drawing for display leaves training's RNG alone
+                torch.manual_seed(trainer.config.seed + trainer.step)
+                samples = trainer.samples(N_SAMPLES).numpy()
+        x, y = grid.x.numpy(), grid.y.numpy()
+        run.density = DensityFrame(trainer.step, resolution, x, y, log_q.numpy(), samples)
+        run.density_sent = False
+
+    def _cross_check(self, run: Run) -> None:
+        """KL by quadrature over the box, independent of the held-out sample."""
+        trainer = run.trainer
+        resolution = min(DEFAULT_RESOLUTION, trainer.model.live_grid or DEFAULT_RESOLUTION)
+        log_q = None
+        frame = run.density
+        if frame is not None and frame.step == trainer.step and frame.resolution == resolution:
+            log_q = torch.from_numpy(frame.log_q)  # a capped family: reuse the grid just drawn
+        result = trainer.kl_by_quadrature(resolution, log_q)
+        if result is not None:
+            run.checks.append((trainer.step, result))
+
+    def _refresh_view(self, run: Run) -> None:
+        """The family's view; a view that fails says why and leaves training untouched."""
+        trainer = run.trainer
+        if type(trainer.model).view is GenerativeModel.view:
+            return
+        data = trainer.data
+        controls = dict(run.controls)
+        context = ViewContext(data.box, data.test[:VIEW_POINTS], controls, trainer.config.seed + trainer.step)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                view, error = trainer.model.view(context), None
+        except (RuntimeError, ValueError, IndexError) as problem:
+            view, error = None, f"{type(problem).__name__}: {problem}"
+        run.view = ViewFrame(trainer.step, run.controls, view, error)
+        run.view_sent = False
+
+    # ------------------------------------------------------------------ reporting
+    def publish(self, run: Run, force: bool = False) -> None:
+        """Send what changed, at most every PUBLISH_EVERY seconds unless forced."""
+        now = time.perf_counter()
+        if not force and now - run.last_publish < PUBLISH_EVERY:
+            return
+        run.last_publish = now
+        trainer = run.trainer
+        history = trainer.history
+        start = min(run.sent_history, len(history))
+        checks = tuple(run.checks) if len(run.checks) != run.sent_checks else None
+        position = self.ready.index(run.session) if run.running else None
+        update = Update(
+            session=run.session,
+            seq=run.seq,
+            step=trainer.step,
+            train_seconds=trainer.train_seconds,
+            lr=trainer.lr,
+            progress=trainer.progress,
+            running=run.running,
+            done=trainer.done,
+            stopped=trainer.stopped,
+            pause_reason=run.pause_reason,
+            ahead=position or None,
+            sharing=len(self.ready),
+            rate=run.rate,
+            history_from=start,
+            evaluations=tuple(history[start:]),
+            checks=checks,
+            rollbacks=tuple(r.message() for r in trainer.rollbacks[-3:]),
+            density=None if run.density_sent else run.density,
+            view=None if run.view_sent else run.view,
+        )
+        self.outbox.put(update)
+        run.sent_history, run.sent_checks = len(history), len(run.checks)
+        run.density_sent = run.view_sent = True
+
+
+def _error_update(session: str, seq: int, message: str) -> Update:
+    return Update(
+        session, seq, 0, 0.0, 0.0, 0.0, False, False, None, None, None, 0, None, 0, (), None, (), None,
+        None, build_error=message,
+    )  # fmt: skip
+
+
+def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:
+    """The worker process: apply commands, train, report; exit when told or when the server is gone."""
+    torch.set_num_threads(1)  # one core per slot: these small models gain nothing from more
+    worker = Worker(outbox, limits)
+    parent = multiprocessing.parent_process()
+    while parent is None or parent.is_alive():
+        for command in waiting_commands(inbox, block=not worker.busy):
+            if command is None:
+                return
+            try:
+                worker.handle(command)
+            except MemoryError:  # the session's model is lost; the others on this slot go on
+                worker.drop(command[1])
+                outbox.put(_error_update(command[1], command[2], "the model ran out of memory"))
+        worker.work()
+
+
+def waiting_commands(inbox: Any, block: bool) -> list[tuple | None]:
+    """Every command waiting now; when idle, wait up to half a second for the first."""
+    commands = []
+    try:
+        commands.append(inbox.get(timeout=0.5) if block else inbox.get_nowait())
+        while True:
+            commands.append(inbox.get_nowait())
+    except queue.Empty:
+        pass
+    return commands
