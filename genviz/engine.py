@@ -198,6 +198,7 @@ class Slot:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with threads (and CUDA)
         self.inbox, self.outbox = context.Queue(), context.Queue()
+        self._census: queue.Queue[set[str]] = queue.Queue()
         limits = self.scheduler.limits
         self.process = context.Process(
             target=worker_main, args=(self.inbox, self.outbox, limits), daemon=True
@@ -221,9 +222,16 @@ class Slot:
                 continue
             except (EOFError, OSError):
                 return
-            handle = self.handles.get(update.session)
-            if handle is not None:
-                handle.receive(update)
+            if isinstance(update, tuple):  # ("census", sessions)
+                self._census.put(set(update[1]))
+                continue
+            self._deliver(update)
+
+    def _deliver(self, update: Update) -> None:
+        # A method of its own, so that the reading loop holds no reference to a session's handle.
+        handle = self.handles.get(update.session)
+        if handle is not None:
+            handle.receive(update)
 
     def _restart(self) -> None:
         """The worker died (out of memory, killed): its sessions lose their models; a fresh one starts."""
@@ -233,6 +241,11 @@ class Slot:
             handle.lost()
         self.handles.clear()
         self._start()
+
+    def census(self, timeout: float = COMMAND_TIMEOUT) -> set[str]:
+        """The sessions whose models this slot's worker holds now."""
+        self.send(("census", "", 0, ()))
+        return self._census.get(timeout=timeout)
 
     def stop(self) -> None:
         self.inbox.put(None)
@@ -280,6 +293,9 @@ class Scheduler:
             if handle.slot is not None:
                 handle.slot.handles.pop(handle.session, None)
                 handle.slot = None
+
+    def census(self, slot: Slot) -> set[str]:
+        return slot.census()
 
     def sessions(self) -> int:
         return sum(len(slot.handles) for slot in self.slots)

@@ -154,6 +154,9 @@ class Worker:
     # ------------------------------------------------------------------ commands
     def handle(self, command: tuple) -> None:
         kind, session, seq, payload = command
+        if kind == "census":  # which sessions hold a model here
+            self.outbox.put(("census", sorted(self.runs)))
+            return
         if kind == "build":
             self._build(session, seq, *payload)
             return
@@ -196,6 +199,8 @@ class Worker:
         run.pause_reason = reason
         if wanted:
             self._check_caps(run)
+        if not run.running:
+            self._evaluate_paused(run)
 
     def _step(self, run: Run) -> None:
         self._set_running(run, False)
@@ -253,7 +258,10 @@ class Worker:
     def _train_slice(self, run: Run) -> None:
         trainer = run.trainer
         before_steps, before_seconds = trainer.step, trainer.train_seconds
-        trainer.train(max_seconds=self.limits.slice_seconds)
+        limits = self.limits
+        steps_left = max(0, limits.max_session_steps - trainer.step)
+        seconds_left = max(0.0, limits.max_session_train_seconds - trainer.train_seconds)
+        trainer.train(max_steps=steps_left, max_seconds=min(limits.slice_seconds, seconds_left))
         spent = trainer.train_seconds - before_seconds
         if spent > 0 and trainer.step > before_steps:
             run.rate = (trainer.step - before_steps) / spent

@@ -1,0 +1,183 @@
+"""The live engine: worker processes train the sessions' models, share their slots fairly, pause
+idle or capped sessions, survive a dead worker, and leave no process or model behind."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from genviz.config import RunConfig
+from genviz.engine import LOST, Scheduler, SessionHandle
+from genviz.limits import HostLimits
+
+SMALL = RunConfig(model="gaussian", n_test=1000, steps=100_000)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Scheduler]:
+    scheduler = Scheduler(HostLimits(slots=1, idle_pause_seconds=1.5, max_session_steps=50_000))
+    yield scheduler
+    scheduler.shutdown()
+
+
+def opened(engine: Scheduler, config: RunConfig = SMALL) -> SessionHandle:
+    handle = engine.open()
+    assert handle.build(config) is None
+    return handle
+
+
+def test_a_session_trains_in_the_worker_and_pauses_at_once(engine: Scheduler) -> None:
+    handle = opened(engine)
+    assert handle.snapshot.step == 0 and handle.snapshot.ready
+    handle.run(True)
+    wait_for(lambda: handle.watch(False, {}).step > 20)
+    handle.run(False)  # returns once the worker has applied it
+    paused = handle.snapshot
+    assert not paused.running
+    time.sleep(0.5)
+    assert handle.snapshot.step == paused.step
+    handle.close()
+
+
+def test_a_snapshot_is_one_consistent_state(engine: Scheduler) -> None:
+    handle = opened(engine, RunConfig(model="gmm", n_test=1000, steps=100_000))
+    handle.run(True)
+    for _ in range(20):
+        snapshot = handle.watch(True, {})
+        assert snapshot.history[-1].step <= snapshot.step
+        assert snapshot.density is not None and snapshot.density.step <= snapshot.step
+        steps = [e.step for e in snapshot.history]
+        assert steps == sorted(steps)
+        time.sleep(0.1)
+    wait_for(lambda: handle.snapshot.density.samples is not None)  # the overlay was asked for
+    handle.run(False)
+    paused = handle.snapshot
+    wait_for(lambda: handle.snapshot.history[-1].step == handle.snapshot.step)  # evaluated in full
+    assert handle.snapshot.density.resolution == 128 and paused.step == handle.snapshot.step
+    handle.close()
+
+
+def test_step_and_a_failed_build_keep_the_model(engine: Scheduler) -> None:
+    handle = opened(engine)
+    handle.step()
+    assert handle.snapshot.step == 1
+    error = handle.build(RunConfig(model="gaussian", device="cuda", n_test=1000))
+    if error is None:
+        pytest.skip("a CUDA GPU is present")
+    assert "CUDA" in error
+    handle.step()
+    assert handle.snapshot.step == 2  # the model the session had still trains
+    handle.close()
+
+
+def test_sessions_beyond_the_slots_take_fair_turns(engine: Scheduler) -> None:
+    handles = [opened(engine) for _ in range(4)]
+    for handle in handles:
+        handle.run(True)
+    seen_waiting = False
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        snapshots = [h.watch(False, {}) for h in handles]
+        seen_waiting |= any(s.ahead for s in snapshots)
+        assert all(s.sharing in range(1, 5) for s in snapshots if s.running)
+        time.sleep(0.05)
+    for handle in handles:
+        handle.run(False)
+    steps = [h.snapshot.step for h in handles]
+    assert seen_waiting  # a waiting session is told how many are ahead of it
+    assert min(steps) > 0 and max(steps) / min(steps) < 1.5, steps
+    for handle in handles:
+        handle.close()
+
+
+def test_a_page_that_stops_polling_pauses(engine: Scheduler) -> None:
+    handle = opened(engine)
+    handle.run(True)
+    wait_for(lambda: not handle.snapshot.running, timeout=10)  # nobody calls watch()
+    assert "stopped asking for updates" in handle.snapshot.pause_reason
+    handle.close()
+
+
+def test_the_hosts_step_cap_pauses_with_a_message() -> None:
+    scheduler = Scheduler(HostLimits(slots=1, max_session_steps=30))
+    try:
+        handle = opened(scheduler)
+        handle.run(True)
+        wait_for(lambda: not handle.watch(False, {}).running)
+        assert handle.snapshot.step == 30
+        assert "30 steps per model" in handle.snapshot.pause_reason
+        assert "GENVIZ_MAX_SESSION_STEPS" in handle.snapshot.pause_reason
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_dropped_session_frees_its_model_in_the_worker(engine: Scheduler) -> None:
+    handle = opened(engine)
+    session = handle.session
+    slot = handle.slot
+    assert session in engine.census(slot)
+    del handle
+    gc.collect()
+    wait_for(lambda: session not in engine.census(slot))
+
+
+def test_a_dead_worker_is_replaced_and_its_sessions_told(engine: Scheduler) -> None:
+    handle = opened(engine)
+    old = handle.slot.process
+    os.kill(old.pid, signal.SIGKILL)  # as the kernel would when a model runs out of memory
+    wait_for(lambda: handle.snapshot.build_error == LOST)
+    assert handle.build(SMALL) is None  # Reset rebuilds on the fresh worker
+    assert handle.slot.process.pid != old.pid and handle.snapshot.step == 0
+    handle.close()
+
+
+WORKER_PIDS = textwrap.dedent(
+    """
+    import os, sys
+    from genviz.engine import Scheduler
+    from genviz.limits import HostLimits
+    if __name__ == "__main__":
+        scheduler = Scheduler(HostLimits(slots=2))
+        print(" ".join(str(slot.process.pid) for slot in scheduler.slots), flush=True)
+        os._exit(0)  # as a server killed without a chance to clean up
+    """
+)
+
+
+def test_no_worker_outlives_its_server(tmp_path) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(WORKER_PIDS)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    output = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    pids = [int(p) for p in output.stdout.split()]
+    assert len(pids) == 2
+
+    def gone() -> bool:
+        return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids)
+
+    wait_for(gone, timeout=15)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "zombie" not in status.read()
+    except OSError:
+        return False
