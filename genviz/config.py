@@ -21,6 +21,15 @@ USER_DATA = "data"  # the target name of a user's own points (no density known)
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
+# The limits of the training settings, shared by the sidebar's widgets, links and the command line:
+# a value outside them is an error that says so, never silently clamped to the nearest one.
+MIN_STEPS, MAX_STEPS = 1, 1_000_000  # a step budget ("Step budget" input)
+MIN_SEED, MAX_SEED = 0, 2**31 - 1  # a seed ("Seed" input)
+MIN_LR, MAX_LR = 1e-5, 1e-1  # a learning rate ("Learning rate" slider, log scale)
+BATCH_SIZES: tuple[int, ...] = tuple(2**k for k in range(4, 14))  # the "Batch size" slider's and a link's
+MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, BATCH_SIZES[-1]  # what a configuration takes (`--set batch_size=100`)
+MIN_N_TEST, MAX_N_TEST = 100, 1_000_000  # held-out points
+
 
 class ConfigError(ValueError):
     """A configuration a user gave that cannot run; the message says what to change."""
@@ -52,14 +61,18 @@ class RunConfig:
             checked_params(MODELS[self.model], self.params)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        _check(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 1), "lr must lie in (0, 1]")
-        _check(1 <= self.batch_size <= 65_536, "batch_size must lie in [1, 65536]")
+        _check(
+            self.lr is None or (math.isfinite(self.lr) and MIN_LR <= self.lr <= MAX_LR),
+            f"lr must lie in [{MIN_LR:g}, {MAX_LR:g}], got {self.lr!r}",
+        )
+        _check_whole("batch_size", self.batch_size, MIN_BATCH_SIZE, MAX_BATCH_SIZE)
         _check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         _check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
-        _check(self.steps is None or self.steps >= 0, "steps must be ≥ 0")
+        if self.steps is not None:
+            _check_whole("steps", self.steps, MIN_STEPS, MAX_STEPS)
         _check(self.seconds is None or 0 <= self.seconds < math.inf, "seconds must be a finite number ≥ 0")
-        _check(100 <= self.n_test <= 1_000_000, "n_test must lie in [100, 1000000]")
-        _check(0 <= self.seed < 2**63, "seed must be a non-negative integer")
+        _check_whole("n_test", self.n_test, MIN_N_TEST, MAX_N_TEST)
+        _check_whole("seed", self.seed, MIN_SEED, MAX_SEED)
 
     @property
     def learning_rate(self) -> float:
@@ -105,13 +118,19 @@ class RunConfig:
             query["lr"] = repr(self.lr)
         query |= {"batch_size": str(self.batch_size), "schedule": self.schedule, "seed": str(self.seed)}
         query |= {"device": self.device}
+        if self.steps is not None:
+            query["steps"] = str(self.steps)
         for name, value in self.params.items():
             query[f"p.{name}"] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return query
 
     @classmethod
     def from_query(cls, query: dict[str, str], base: RunConfig | None = None) -> RunConfig:
-        """Parse query parameters over `base`; raises ConfigError on anything it cannot read."""
+        """Parse query parameters over `base`; raises ConfigError on anything it cannot read.
+
+        A link gets exactly the sidebar's limits: the step budget, seed and learning rate must lie
+        in their ranges (see MAX_STEPS, MAX_SEED, MIN_LR, MAX_LR) and the batch size must be one
+        of BATCH_SIZES; nothing out of range is clamped."""
         base = base or cls()
         model = query.get("model", base.model)
         _check(model in MODELS, f"unknown model {model!r}; choose from {', '.join(MODELS)}")
@@ -124,15 +143,28 @@ class RunConfig:
                 params[name] = _parse(specs[name].parse, text)
         changes: dict[str, Any] = {"model": model, "params": params}
         readers = {"target": str, "lr": float, "batch_size": int, "schedule": str, "seed": int, "device": str}
-        for key, reader in readers.items():
+        for key, reader in (readers | {"steps": int}).items():
             if key in query:
                 changes[key] = _parse(reader, query[key], key)
+        if "batch_size" in changes:
+            _check(
+                changes["batch_size"] in BATCH_SIZES,
+                f"batch_size must be one of {', '.join(map(str, BATCH_SIZES))}, got {changes['batch_size']}",
+            )
         return replace(base, **changes)
 
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _check_whole(name: str, value: Any, low: int, high: int) -> None:
+    """A whole number in [low, high], or a ConfigError that names the setting, the range and the value."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    shown = f"{value:,}" if whole else repr(value)
+    message = f"{name} must be a whole number in [{low:,}, {high:,}], got {shown}"
+    _check(whole and low <= value <= high, message)
 
 
 def _parse(reader: Any, text: str, name: str = "") -> Any:

@@ -221,7 +221,7 @@ BAD_COMMANDS = {
     "bad setting value": ("train --target banana --set lr=fast --out {tmp}/r", "lr: cannot read 'fast'"),
     "setting out of range": ("train --target banana --set bins=1 --out {tmp}/r", "bins must lie in"),
     "setting without value": ("train --target banana --set lr --out {tmp}/r", "expects key=value"),
-    "negative steps": ("train --target banana --steps -5 --out {tmp}/r", "steps must be ≥ 0"),
+    "negative steps": ("train --target banana --steps -5 --out {tmp}/r", "steps must be a whole number"),
     "negative seconds": ("train --target banana --seconds -1 --out {tmp}/r", "argument --seconds"),
     "steps and seconds": ("train --target banana --steps 1 --seconds 1 --out {tmp}/r", "not allowed"),
     "target and data": ("train --target banana --data {tmp}/points.csv --out {tmp}/r", "not allowed"),
