@@ -2,7 +2,11 @@
 
 import streamlit as st
 
-from genviz import ui
+from genviz import engine
+
+engine.scheduler()  # start the training workers first: they load torch while this process does
+
+from genviz import ui  # noqa: E402  (imports torch and the models)
 
 st.set_page_config(page_title="genviz", page_icon=":material/scatter_plot:", layout="wide")
 ui.page_style()

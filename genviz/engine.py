@@ -25,14 +25,17 @@ import weakref
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from genviz.config import RunConfig
 from genviz.limits import HostLimits
-from genviz.metrics import Result
-from genviz.train import Evaluation
-from genviz.worker import DensityFrame, Update, ViewFrame, worker_main
+
+if TYPE_CHECKING:  # the server starts its workers before it imports torch, so that both load at once
+    import torch
+
+    from genviz.config import RunConfig
+    from genviz.metrics import Result
+    from genviz.train import Evaluation
+    from genviz.worker import DensityFrame, Update, ViewFrame
 
 BUILD_TIMEOUT = 120.0  # a build waits for a worker that may still be starting
 COMMAND_TIMEOUT = 10.0
@@ -200,9 +203,7 @@ class Slot:
         self.inbox, self.outbox = context.Queue(), context.Queue()
         self._census: queue.Queue[set[str]] = queue.Queue()
         limits = self.scheduler.limits
-        self.process = context.Process(
-            target=worker_main, args=(self.inbox, self.outbox, limits), daemon=True
-        )
+        self.process = context.Process(target=_worker, args=(self.inbox, self.outbox, limits), daemon=True)
         with _plain_main():
             self.process.start()
         self.reader = threading.Thread(target=self._read, name=f"genviz-slot-{self.index}", daemon=True)
@@ -319,6 +320,12 @@ class Scheduler:
         self.closed = True
         for slot in self.slots:
             slot.stop()
+
+
+def _worker(inbox: Any, outbox: Any, limits: HostLimits) -> None:
+    from genviz.worker import worker_main  # in the worker process: torch and the models load here
+
+    worker_main(inbox, outbox, limits)
 
 
 def _close_session(scheduler_ref: weakref.ref, session: str) -> None:

@@ -56,7 +56,7 @@ def test_explorer_renders_with_labelled_numbers() -> None:
     charts = [c.key for c in at.get("plotly_chart")]
     assert charts == ["target_density", "model_density", "nll", "kl", "family_view"]
     labels = [m.label for m in at.metric]
-    assert "Held-out NLL · exact" in labels and "KL(p‖q) · exact" in labels
+    assert "NLL · exact" in labels and "KL(p‖q) · exact" in labels
     assert "Monte Carlo on 10,000 held-out points" in texts(at.caption)
     assert "Neural spline flow" in texts(at.markdown)
 
@@ -193,7 +193,7 @@ def test_uploaded_points_train_with_kl_unavailable() -> None:
     assert "Model rebuilt" in texts(at.info)
     assert "Your data" in texts(at.caption) and "mine.csv" in texts(at.caption)
     labels = [m.label for m in at.metric]
-    assert "KL(p‖q) · unavailable" in labels and "Held-out NLL · exact" in labels
+    assert "KL(p‖q) · unavailable" in labels and "NLL · exact" in labels
     at.button(key="step").click().run()
     assert step_metric(at) == 1 and not at.exception
 

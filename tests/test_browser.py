@@ -215,3 +215,54 @@ def test_each_family_trains_and_draws_its_view(server: str, page, model: str, tm
     folder = os.environ.get(FAMILY_SHOTS_VARIABLE)
     if folder:
         save_full_page(page, Path(folder) / f"{model}.png")
+
+
+CHART_KEYS = ("target_density", "model_density", "nll", "kl", "family_view")
+
+
+def chart_keys_shown(page) -> list[str]:
+    """The keys of the charts drawn on the page, in order."""
+    return [key for key in CHART_KEYS if page.locator(f".st-key-{key} .js-plotly-plot").count() == 1]
+
+
+def test_every_chart_is_there_after_the_budget_ends(server: str, page) -> None:
+    """Training runs to its step budget and stops by itself; the page then still shows every chart."""
+    page.goto(f"{server}/?target=rings&model=ar-mixture&steps=300")
+    assert wait_for_step(page) == 0
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("step budget reached").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Train").wait_for(timeout=30_000)
+    time.sleep(2)  # the fragments' last redraws
+    assert chart_keys_shown(page) == list(CHART_KEYS)
+    assert step(page) == 300
+    assert_no_exception(page)
+
+
+def test_the_live_charts_fit_a_1400_by_900_screen(server: str, browser) -> None:
+    """While training, the density pair and both curves are in view without scrolling."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(f"{server}/?target=moons&model=maf")
+        assert wait_for_step(page) == 0
+        page.get_by_role("button", name="Train").click()
+        wait_for_step(page, above=0)
+        for key in CHART_KEYS[:4]:
+            box = page.locator(f".st-key-{key} .js-plotly-plot").bounding_box()
+            assert box is not None, key
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 900, (key, box)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 1400, (key, box)
+        page.get_by_role("button", name="Pause").click()
+        assert_no_exception(page)
+    finally:
+        page.close()
+
+
+def test_a_link_asking_for_a_huge_model_gets_a_message(server: str, page) -> None:
+    """A crafted link cannot build a model of a billion parameters: it gets a message, the defaults."""
+    widths = ",".join(["1024"] * 1000)
+    page.goto(f"{server}/?target=moons&model=gan&p.hidden={widths}")
+    page.get_by_text("Could not read this link").wait_for(timeout=60_000)
+    assert wait_for_step(page) == 0
+    page.get_by_role("button", name="Step", exact=True).click()
+    assert wait_for_step(page, above=0) == 1  # the server still trains
+    assert_no_exception(page)

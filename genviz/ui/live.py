@@ -96,37 +96,41 @@ def _details() -> None:
 
 
 def progress_text(state: Session, snapshot: Snapshot) -> str:
+    """One line under the progress bar: where training is, how fast, and why it stopped if it did."""
     budget = f" of {state.config.steps:,}" if state.config.steps else ""
-    where = ""
+    parts = [f"step {snapshot.step:,}{budget}"]
+    if snapshot.running and snapshot.rate:
+        overall = f", {snapshot.wall_rate:.0f}/s overall" if snapshot.wall_rate else ""
+        parts.append(f"{snapshot.rate:.0f} steps/s{overall}")
+    parts.append(f"learning rate {snapshot.lr:.2e} ({state.config.schedule})")
     if snapshot.running and snapshot.sharing > 1:
-        where = f" · {snapshot.sharing} sessions take turns on this training slot"
-        if snapshot.ahead:
-            where += f" — queued, {snapshot.ahead} ahead of you"
-    return (
-        f"step {snapshot.step:,}{budget} · learning rate {snapshot.lr:.2e} ({state.config.schedule}){where}"
-    )
+        queued = f", queued — {snapshot.ahead} ahead of you" if snapshot.ahead else ", training now"
+        parts.append(f"{snapshot.sharing} sessions take turns on this training slot{queued}")
+    elif snapshot.stopped:
+        parts.append(snapshot.stopped)
+    elif snapshot.pause_reason:
+        parts.append(snapshot.pause_reason)
+    elif snapshot.done:
+        parts.append("step budget reached: raise it to go on, or Reset")
+    return " · ".join(parts)
 
 
 def metrics_row(state: Session, snapshot: Snapshot) -> None:
     if not snapshot.ready:
         return
     evaluation = snapshot.history[-1]
-    step, rate, nll, kl, entropy = st.columns(5)
+    step, nll, kl, entropy = st.columns(4)
     budget = state.config.steps
     _card(step, "Step", f"{snapshot.step:,}", f"of {budget:,}" if budget else "no budget", STEP_HELP)
-    speed = f"{snapshot.rate:.0f}" if snapshot.rate and snapshot.running else "—"
-    overall = f"{snapshot.wall_rate:.0f}/s overall" if snapshot.wall_rate else "training time only"
-    _card(rate, "Steps/s", speed, overall, RATE_HELP)
-    at = f" at step {evaluation.step:,}" if evaluation.step != snapshot.step else None
-    _result_metric(nll, "Held-out NLL", evaluation.nll, at)
+    at = f"at step {evaluation.step:,}" if evaluation.step != snapshot.step else None
+    _result_metric(nll, "NLL", evaluation.nll, at, "held-out negative log-likelihood")
     _result_metric(kl, "KL(p‖q)", evaluation.kl, at)
     _result_metric(entropy, "H(p)", evaluation.entropy, "the NLL's floor")
 
 
-STEP_HELP = "optimisation steps taken; training pauses at the step budget"
-RATE_HELP = (
-    "training steps per second of training time in the last slice; below it, the overall rate "
-    "(lower when sessions share a training slot, or while evaluating)"
+STEP_HELP = (
+    "optimisation steps taken; training pauses at the step budget. The line above gives the steps per "
+    "second of training time and overall (lower when sessions share a training slot)"
 )
 
 
@@ -135,15 +139,17 @@ def _card(column: Any, label: str, value: str, note: str | None, help: str) -> N
     column.metric(label, value, note, delta_color="off", delta_arrow="off", help=help, border=True)
 
 
-def _result_metric(column: Any, label: str, result: Result, note: str | None = None) -> None:
+def _result_metric(column: Any, label: str, result: Result, note: str | None = None, what: str = "") -> None:
     """A labelled number: its kind in the label, ± one standard error below, its method in the help."""
+    what = f"{what}; " if what else ""
     if result.value is None:
-        _card(column, f"{label} · unavailable", "—", "not computable here", result.method)
+        _card(column, f"{label} · unavailable", "—", "not computable here", what + result.method)
         return
-    spread = f"± {result.se:.3f} (1 se)" if result.se is not None else note
-    _card(
-        column, f"{label} · {result.kind}", f"{result.value:.3f}", spread, f"{result.kind}: {result.method}"
+    spread = f"± {result.se:.3f}" if result.se is not None else note
+    help = f"{what}{result.kind}: {result.method}" + (
+        "; ± one standard error" if result.se is not None else ""
     )
+    _card(column, f"{label} · {result.kind}", f"{result.value:.3f}", spread, help)
 
 
 def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> None:
@@ -156,16 +162,11 @@ def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> 
 
 
 def status_messages(state: Session, snapshot: Snapshot) -> None:
+    """Rollbacks, and a model lost or refused, in boxes; the rest is said in the progress line."""
     for message in snapshot.rollbacks:
         st.warning(message, icon=":material/undo:")
     if snapshot.build_error and snapshot.build_error != state.build_error:
         st.error(snapshot.build_error, icon=":material/error:")
-    if snapshot.stopped:
-        st.warning(snapshot.stopped, icon=":material/error:")
-    elif snapshot.pause_reason:
-        st.info(snapshot.pause_reason, icon=":material/pause_circle:")
-    elif snapshot.done:
-        st.success(f"Step budget reached at step {snapshot.step:,}: raise it to go on, or Reset.")
 
 
 # ------------------------------------------------------------------ figures
@@ -202,8 +203,9 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
     if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:
         title += f" · step {frame.step:,}, {frame.resolution}²"
     right = render.density_panel(
-        frame.x, frame.y, frame.log_q, cmax=cmax, title=title, samples=frame.samples, height=DENSITY_HEIGHT
-    )
+        frame.x, frame.y, frame.log_q, cmax=cmax, title=title, samples=frame.samples,
+        height=DENSITY_HEIGHT, colorbar=False,
+    )  # fmt: skip
     with model_column.container(key="density"):
         st.plotly_chart(right, key="model_density", config=PLOTLY_CONFIG)
 
@@ -225,9 +227,7 @@ def family_view(state: Session, snapshot: Snapshot) -> None:
     elif frame.error is not None:
         figure_column.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
     elif frame.view is not None:
-        view = frame.view
-        figure = render.figure(view) if hasattr(render, "figure") and not hasattr(view, "to_json") else view
-        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+        figure_column.plotly_chart(render.figure(frame.view), key="family_view", config=PLOTLY_CONFIG)
 
 
 def _view_controls(state: Session) -> dict[str, float]:
