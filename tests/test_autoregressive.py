@@ -15,6 +15,7 @@ from genviz.grid import Box
 from genviz.models.autoregressive import BAND_FRACTION, ARSoftmax, Autoregressive2D
 from genviz.models.base import ViewContext
 from genviz.train import Trainer
+from genviz.views.layers import Bars, Curve, VLine
 
 # "softmax-tails" bins only ±1 standard deviation, so that a third of 8gaussians' mass lies in
 # the exponential tails and their rates are trained: the tails then matter to every check.
@@ -240,25 +241,30 @@ def test_view_draws_the_conditional_over_held_out_points(name: str, position: fl
     model = trained(name)
     torch.manual_seed(4)
     data = model.sample(5000)
-    figure = model.view(view_context(position, data))
+    view = model.view(view_context(position, data))
     a = -4.0 + 8.0 * position
-    line = next(t for t in figure.data if t.type == "scatter" and "x₂ |" in t.name)
-    ys, shown = torch.tensor(np.asarray(line.x)), np.asarray(line.y)
+    line = view.layer("model q(x₂ |")
+    assert isinstance(line, Curve)
+    ys, shown = torch.tensor(line.x), line.y
     joint = log_q(model, torch.full_like(ys, a), ys)  # q(a, y) / q(a), independently of the view
     with torch.no_grad():
         marginal = float(model.log_marginal(torch.tensor([a])))
     np.testing.assert_allclose(shown, (joint - marginal).exp().numpy(), rtol=1e-3, atol=1e-6)
-    bars = [t for t in figure.data if t.type == "bar"]
+    bars = [layer for layer in view.layers if isinstance(layer, Bars)]
     near = int((data[:, 0] - a).abs().le(BAND_FRACTION * 8.0).sum())
     assert len(bars) == (near > 0) and (not bars or f"n = {near}" in bars[0].name)
+    if bars:  # a density histogram of the held-out x₂ in the band
+        assert float((bars[0].heights * bars[0].widths).sum()) == pytest.approx(1.0)
+    assert [layer.x for layer in view.layers if isinstance(layer, VLine)] == [pytest.approx(a)]
 
 
 def test_view_with_no_held_out_points_in_the_band() -> None:
     model = trained("mixture")
     far = torch.tensor([[3.5, 0.0], [3.6, 1.0]])
-    figure = model.view(view_context(0.0, far))
-    assert not [t for t in figure.data if t.type == "bar"]
-    assert all(np.isfinite(np.asarray(t.y, dtype=float)).all() for t in figure.data)
+    view = model.view(view_context(0.0, far))
+    assert not [layer for layer in view.layers if isinstance(layer, Bars)]
+    assert all(np.isfinite(layer.y).all() for layer in view.layers if isinstance(layer, Curve))
+    assert view.panels[0].note.startswith("no held-out points")
     assert model.view(view_context(0.5, torch.zeros(0, 2))) is not None
 
 
@@ -270,8 +276,12 @@ def test_view_on_cuda_matches_the_cpu(name: str) -> None:
     on_cpu = model.view(view_context(0.5, data))
     on_gpu = model.cuda().view(view_context(0.5, data))
     model.cpu()
-    for cpu_trace, gpu_trace in zip(on_cpu.data, on_gpu.data, strict=True):
-        np.testing.assert_allclose(np.asarray(gpu_trace.y), np.asarray(cpu_trace.y), rtol=1e-4, atol=1e-6)
+    cpu_curves = [layer for layer in on_cpu.layers if isinstance(layer, Curve | Bars)]
+    gpu_curves = [layer for layer in on_gpu.layers if isinstance(layer, Curve | Bars)]
+    for cpu_layer, gpu_layer in zip(cpu_curves, gpu_curves, strict=True):
+        cpu_y = cpu_layer.y if isinstance(cpu_layer, Curve) else cpu_layer.heights
+        gpu_y = gpu_layer.y if isinstance(gpu_layer, Curve) else gpu_layer.heights
+        np.testing.assert_allclose(gpu_y, cpu_y, rtol=1e-4, atol=1e-6)
 
 
 # ---------------------------------------------------------------- training

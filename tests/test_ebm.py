@@ -16,6 +16,7 @@ from genviz.metrics import PARTITION_RESOLUTION, model_log_prob
 from genviz.models.base import ViewContext
 from genviz.models.ebm import EBM, MAX_DRIFT, TRAILS, VIEW_CHAINS, VIEW_ENERGY_CAP, VIEW_RESOLUTION, langevin
 from genviz.train import Trainer
+from genviz.views.layers import Heatmap, Paths, Points
 
 SMALL = {"hidden": (32, 32), "chains": 128, "langevin_steps": 5}
 
@@ -153,16 +154,16 @@ def test_view_draws_energy_chains_and_trails() -> None:
     model.advance_chains()
     state = copy.deepcopy(model.state_dict())
     box = Box(-5, 7, -4, 2)
-    fig = model.view(ViewContext(box=box, data=torch.randn(300, 2), controls={}, seed=0))
+    view = model.view(ViewContext(box=box, data=torch.randn(300, 2), controls={}, seed=0))
     for name, value in model.state_dict().items():
         assert torch.equal(value, state[name]), f"the view changed {name}"
-    heat, chains, trails = fig.data
-    assert (heat.type, chains.type) == ("heatmap", "scattergl") and trails.type in ("scatter", "scattergl")
+    heat, chains, trails = view.layers
+    assert (type(heat), type(chains), type(trails)) == (Heatmap, Points, Paths)
     grid = box.grid(VIEW_RESOLUTION)
-    assert np.asarray(heat.z).shape == (grid.k, grid.m)
-    assert np.asarray(heat.z).min() == 0.0 and np.asarray(heat.z).max() <= VIEW_ENERGY_CAP
-    assert len(chains.x) == VIEW_CHAINS
-    assert np.isfinite(np.asarray(heat.z)).all() and np.isfinite(np.asarray(chains.x)).all()
-    # the trails are one polyline with a NaN gap after each chain's path: all else is finite
-    finite = np.isfinite(np.asarray(trails.x, dtype=float)) & np.isfinite(np.asarray(trails.y, dtype=float))
-    assert finite.sum() == TRAILS * (model.langevin_steps + 1)
+    assert heat.z.shape == (grid.k, grid.m)
+    assert heat.z.min() == 0.0 and heat.z.max() <= VIEW_ENERGY_CAP
+    assert chains.xy.shape == (VIEW_CHAINS, 2)
+    assert np.isfinite(heat.z).all() and np.isfinite(chains.xy).all()
+    # one path per trail, each the chain's Langevin steps of the last update
+    assert trails.paths.shape == (TRAILS, model.langevin_steps + 1, 2) and np.isfinite(trails.paths).all()
+    np.testing.assert_allclose(trails.paths, model.standardize.inverse(model.trails).numpy())

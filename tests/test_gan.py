@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 import torch
 from torch import nn
 
 from genviz.config import RunConfig
 from genviz.models.base import ViewContext
-from genviz.models.gan import GAN, discriminator_loss, generator_losses, gradient_penalty
+from genviz.models.gan import ARROW_SHARE, GAN, discriminator_loss, generator_losses, gradient_penalty
 from genviz.train import Trainer
+from genviz.views.layers import Arrows, Heatmap
 
 LOSSES = ["non-saturating", "least-squares", "wasserstein-gp"]
 D_REAL = [0.3, -1.2, 2.0]
@@ -138,21 +139,23 @@ def test_view(loss: str, latent_dim: int) -> None:
     trainer.train()
     model = trainer.model
     context = ViewContext(trainer.data.box, trainer.data.test.float(), seed=3)
-    figure = model.view(context)
-    assert isinstance(figure, go.Figure)
-    heat = next(trace for trace in figure.data if trace.type == "heatmap")
-    assert np.isfinite(np.asarray(heat.z)).all()
+    view = model.view(context)
+    heat = next(layer for layer in view.layers if isinstance(layer, Heatmap))
+    assert np.isfinite(heat.z).all()
     if loss == "non-saturating":
-        assert ((np.asarray(heat.z) >= 0) & (np.asarray(heat.z) <= 1)).all()
+        assert ((heat.z >= 0) & (heat.z <= 1)).all()
     lines = model.warped_grid()
     assert len(lines) == (1 if latent_dim == 1 else 26)
+    np.testing.assert_array_equal(view.layer("G(latent").paths, lines)
     z = torch.zeros(1, latent_dim)
     z[0, 0] = -2.5
     if latent_dim > 1:
         z[0, 1] = -2.5
     torch.testing.assert_close(torch.as_tensor(lines[0][0]), model.generate(z)[0].detach())
-    arrows = next(trace for trace in figure.data if (trace.name or "").startswith("−∂L_G/∂x"))
-    assert np.isfinite(np.asarray(arrows.x, dtype=float)[::3]).all()
-    again = model.view(context)
-    for first, second in zip(figure.data, again.data, strict=True):
-        np.testing.assert_array_equal(np.asarray(first.x, dtype=float), np.asarray(second.x, dtype=float))
+    arrows = view.layer("−∂L_G/∂x")
+    assert (
+        isinstance(arrows, Arrows) and np.isfinite(arrows.starts).all() and np.isfinite(arrows.vectors).all()
+    )
+    longest = np.linalg.norm(arrows.vectors, axis=1).max()
+    assert longest == pytest.approx(ARROW_SHARE * (context.box.xmax - context.box.xmin), rel=1e-5)
+    assert pickle.dumps(model.view(context)) == pickle.dumps(view)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import pickle
 
-import plotly.graph_objects as go
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
@@ -13,6 +14,7 @@ from genviz.config import RunConfig
 from genviz.models.base import ViewContext
 from genviz.models.gsn import GSN, Mixture, sample_raw
 from genviz.train import Trainer
+from genviz.views.layers import Heatmap, Paths
 
 
 def covariances(mixture: Mixture) -> torch.Tensor:
@@ -111,20 +113,14 @@ def context() -> tuple[GSN, ViewContext]:
 def test_view_draws_the_walk(context: tuple[GSN, ViewContext], steps: int) -> None:
     model, base = context
     view = ViewContext(base.box, base.data, {"steps": steps}, seed=base.seed)
-    figure = model.view(view)
-    assert isinstance(figure, go.Figure)
-    paths = [trace for trace in figure.data if (trace.name or "").startswith("chain")]
+    drawn = model.view(view)
+    paths = [layer for layer in drawn.layers if isinstance(layer, Paths) and layer.name.startswith("chain")]
     assert len(paths) == 3
-    for path in paths:  # 2·steps states (corrupted and clean alternating), then the gap
-        assert len(path.x) == 2 * steps + 1
-    corrupted = next(trace for trace in figure.data if trace.name == "corrupted x̃")
-    assert len(corrupted.x) == 3 * steps
-    heat = next(trace for trace in figure.data if trace.type == "heatmap")
-    assert torch.isfinite(torch.as_tensor(heat.z)).all()
-    again = model.view(view)
-    for first, second in zip(figure.data, again.data, strict=True):
-        torch.testing.assert_close(
-            torch.as_tensor(first.x, dtype=torch.float64),
-            torch.as_tensor(second.x, dtype=torch.float64),
-            equal_nan=True,
-        )
+    for path in paths:  # one path of 2·steps states, corrupted and clean alternating
+        assert path.paths.shape == (1, 2 * steps, 2)
+    corrupted = drawn.layer("corrupted x̃")
+    assert corrupted.xy.shape == (3 * steps, 2)
+    np.testing.assert_array_equal(corrupted.xy[0::3], paths[0].paths[0, 0::2])  # chain 1, every step
+    heat = next(layer for layer in drawn.layers if isinstance(layer, Heatmap))
+    assert np.isfinite(heat.z).all()
+    assert pickle.dumps(model.view(view)) == pickle.dumps(drawn)

@@ -18,6 +18,7 @@ from genviz.models.cnf import VelocityField
 from genviz.models.diffusion import DDPM, beta, discrete_schedule, log_alpha_bar
 from genviz.models.ode import field_and_divergence, ode_log_prob, time_grid
 from genviz.train import Trainer
+from genviz.views.layers import VectorField, arrays
 
 CONTINUOUS = ["ddpm", "flow-matching", "cnf"]
 SMALL = {"ddpm": {"hidden": 32}, "flow-matching": {"hidden": 32}, "cnf": {"hidden": (32, 32)}}
@@ -142,13 +143,10 @@ def test_views_are_finite_at_every_time(name: str) -> None:
     trainer = quick(name, 5)
     box = Box(-4, 4, -4, 4)
     for t in (0.0, 0.5, 1.0):
-        fig = trainer.model.view(ViewContext(box=box, data=trainer.data.test, controls={"t": t}, seed=0))
-        assert fig.data
-        for trace in fig.data:
-            for axis in ("x", "y", "z"):
-                values = getattr(trace, axis, None)
-                if values is None:
-                    continue
-                values = np.asarray(values, dtype=np.float64)
-                assert not np.isinf(values).any(), f"{trace.name} {axis} at t = {t}"
-                assert np.isnan(values).mean() <= 1 / 3, f"{trace.name} {axis} at t = {t}"  # only gaps
+        view = trainer.model.view(ViewContext(box=box, data=trainer.data.test, controls={"t": t}, seed=0))
+        assert view.layers
+        for layer in view.layers:
+            for field, values in arrays(layer).items():
+                assert np.isfinite(values).all(), f"{layer.name} {field} at t = {t}"
+        field = next(layer for layer in view.layers if isinstance(layer, VectorField))
+        assert field.vectors.shape == (len(field.y), len(field.x), 2)

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
+from genviz.config import RunConfig
+from genviz.grid import Box
+from genviz.models import MODELS
+from genviz.models.base import GenerativeModel, ViewContext
+from genviz.train import Trainer
 from genviz.views import render
+from genviz.views.layers import (
+    Arrows,
+    Bars,
+    Curve,
+    Heatmap,
+    Panel,
+    Paths,
+    Points,
+    VectorField,
+    View,
+    VLine,
+    arrays,
+    plane,
+)
 
 
 def gaussian_grid(n: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,3 +98,46 @@ def test_the_pair_shares_the_panels_scale() -> None:
     np.testing.assert_array_equal(model.z, render.density_levels(log_q, cmax))
     assert (target.showscale, model.showscale) == (False, True)
     assert samples.xaxis == "x2"
+
+
+def test_every_layer_draws_in_its_style() -> None:
+    box = Box(-2.0, 2.0, -1.0, 1.0)
+    xy, grid = np.zeros((4, 2)), np.linspace(-1.0, 1.0, 3)
+    layers = (
+        Heatmap(grid, grid, np.ones((3, 3)), "energy", "energy"),
+        VectorField(grid, grid, np.ones((3, 3, 2)), "|v|"),
+        Points(xy, "chains", "chain"),
+        Points(xy, "means", "mean", weights=np.array([1.0, 2.0, 3.0, 4.0])),
+        Paths(np.zeros((2, 5, 2)), "trails"),
+        Arrows(xy, np.ones((4, 2)), "push"),
+    )
+    curves = Panel((Curve(grid, grid, "q"), Bars(grid, grid, np.ones(3), "data"), VLine(0.5)), (-1, 1), None,
+                   equal=False, note="a note")  # fmt: skip
+    fig = render.figure(View("plane", (plane(box, *layers),)))
+    names = [trace.name for trace in fig.data]
+    assert names == ["energy", "|v|", "direction", None, "chains", "means", "trails", "push", None]
+    assert fig.data[0].colorscale == render.figure(View("", (plane(box, layers[0]),))).data[0].colorscale
+    assert fig.data[4].marker.size == render.POINT_STYLES["chain"]["size"]
+    assert list(fig.layout.xaxis.range) == [-2.0, 2.0] and fig.layout.yaxis.scaleanchor == "x"
+    assert fig.layout.title.text == "plane"
+    stacked = render.figure(View("curves", (curves, plane(box, layers[2])), stacked=True))
+    assert [trace.type for trace in stacked.data] == ["scatter", "bar", "scattergl"]
+    assert stacked.layout.annotations[0].text == "a note" and len(stacked.layout.shapes) == 1
+    assert stacked.layout.yaxis2.scaleanchor == "x2" and stacked.layout.yaxis.scaleanchor is None
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, family in MODELS.items() if family.view is not GenerativeModel.view]
+)
+def test_every_family_view_is_plain_data_and_draws(name: str) -> None:
+    trainer = Trainer(RunConfig(target="moons", model=name, steps=2, n_test=300, device="cpu"))
+    trainer.train()
+    controls = {control.name: control.default for control in MODELS[name].view_controls}
+    view = trainer.model.view(ViewContext(trainer.data.box, trainer.data.test, controls, seed=1))
+    assert pickle.loads(pickle.dumps(view)).title == view.title
+    for layer in view.layers:
+        assert all(isinstance(value, np.ndarray) for value in arrays(layer).values())
+    fig = render.figure(view)
+    drawn = {trace.name for trace in fig.data}
+    assert {layer.name for layer in view.layers if getattr(layer, "name", "")} <= drawn
+    assert fig.layout.title.text == view.title

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
+import pickle
 
-import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -120,12 +120,13 @@ def test_reported_bounds_are_labelled_and_leave_training_noise_alone() -> None:
 def test_view_draws_the_latent_and_its_image(latent: int) -> None:
     trainer = trained(latent)
     context = ViewContext(trainer.data.box, trainer.data.test[:1000], {}, seed=4)
-    fig = trainer.model.view(context)
-    assert isinstance(fig, go.Figure)
-    names = " ".join(trace.name or "" for trace in fig.data)
+    view = trainer.model.view(context)
+    names = " ".join(getattr(layer, "name", "") for layer in view.layers)
     assert "m(x)" in names and ("μ(z)" in names if latent == 1 else "μ(latent grid)" in names)
-    assert fig.to_plotly_json() == trainer.model.view(context).to_plotly_json()
-    assert max(len(t.x) for t in fig.data if "m(x)" in (t.name or "")) == 1000  # every held-out point
+    assert pickle.dumps(view) == pickle.dumps(trainer.model.view(context))
+    encoded = next(layer for layer in view.layers if "m(x)" in layer.name and layer.values is not None)
+    assert len(encoded.xy) == len(encoded.values) == 1000  # every held-out point
+    assert len(view.panels) == latent and view.colour is not None
 
 
 @pytest.mark.slow

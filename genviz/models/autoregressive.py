@@ -19,14 +19,12 @@ import math
 from typing import Annotated, ClassVar
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from plotly.subplots import make_subplots
 from torch import nn
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.views.render import FONT
+from genviz.views.layers import Bars, Curve, Layer, Panel, View, VLine
 
 Hidden = Annotated[
     tuple[int, ...], Range(4, 1024, max_length=8), "hidden layer widths of the conditional network"
@@ -35,7 +33,7 @@ Frequencies = Annotated[int, Range(0, 10), "Fourier frequencies of x₁ fed to t
 MIN_SCALE = 1e-3  # smallest component scale, in standard deviations: keeps the likelihood bounded
 CURVE_POINTS = 400
 BAND_FRACTION = 0.03  # half-width of the held-out band around the slider, as a fraction of the box
-MODEL_COLOR, DATA_COLOR = "#d62728", "rgba(40, 30, 120, 0.35)"
+HISTOGRAM_BINS = 40
 
 
 class FourierFeatures(nn.Module):
@@ -121,7 +119,7 @@ class Autoregressive2D(GenerativeModel):
         return self.conditional_log_prob(z2, z1) - scale[1].log()
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         box = context.box
         a = box.xmin + context.controls.get("position", 0.5) * (box.xmax - box.xmin)
         # computed where the model lives (a GPU, perhaps), plotted from the CPU
@@ -130,46 +128,35 @@ class Autoregressive2D(GenerativeModel):
         conditional = self.log_conditional(ys, torch.full_like(ys, a)).exp()
         marginal = self.log_marginal(xs).exp()
         curves = [t.double().cpu().numpy() for t in (ys, conditional, xs, marginal)]
-        return conditional_figure(context, a, *curves)
+        return conditional_view(context, a, *curves)
 
 
-def conditional_figure(
+def conditional_view(
     context: ViewContext,
     a: float,
     ys: np.ndarray,
     conditional: np.ndarray,
     xs: np.ndarray,
     marginal: np.ndarray,
-) -> go.Figure:
+) -> View:
     """The model's q(x₂ | x₁ = a) over a histogram of held-out x₂ near x₁ = a; q(x₁) below."""
     box, data = context.box, context.data.cpu().numpy()
     half = BAND_FRACTION * (box.xmax - box.xmin)
     near = data[np.abs(data[:, 0] - a) <= half, 1]
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.72, 0.28], vertical_spacing=0.14)
+    top: list[Layer] = []
+    note = ""
     if len(near):
-        counts, edges = np.histogram(near, bins=40, range=(box.ymin, box.ymax), density=True)
+        counts, edges = np.histogram(near, bins=HISTOGRAM_BINS, range=(box.ymin, box.ymax), density=True)
         label = f"held-out x₂ with |x₁ − {a:.2f}| ≤ {half:.2f} (histogram, n = {len(near)})"
-        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
-                             marker_color=DATA_COLOR, name=label), row=1, col=1)  # fmt: skip
+        top.append(Bars((edges[:-1] + edges[1:]) / 2, counts, np.diff(edges), label))
     else:  # say why there is no histogram rather than leave the reader to guess
         note = f"no held-out points with |x₁ − {a:.2f}| ≤ {half:.2f}"
-        fig.add_annotation(text=note, showarrow=False, xref="x domain", yref="y domain",
-                           x=0.98, y=0.95, xanchor="right", row=1, col=1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=ys, y=conditional, mode="lines", line=dict(color=MODEL_COLOR, width=2),
-                             name=f"model q(x₂ | x₁ = {a:.2f})"), row=1, col=1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=xs, y=marginal, mode="lines", line=dict(color="#1f77b4", width=1.5),
-                             name="model q(x₁)"), row=2, col=1)  # fmt: skip
-    fig.add_vline(x=a, line=dict(color=MODEL_COLOR, dash="dot", width=1), row=2, col=1)
-    fig.update_layout(
-        title=dict(text=f"q(x₂ | x₁ = {a:.2f})", x=0.01, xanchor="left", font=dict(size=15)),
-        template="plotly_white", font=FONT, height=430, bargap=0,
-        margin=dict(l=55, r=15, t=40, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0, font=dict(size=11)),
-    )  # fmt: skip
-    fig.update_xaxes(title_text="x₂", range=[box.ymin, box.ymax], row=1, col=1)
-    fig.update_xaxes(title_text="x₁", range=[box.xmin, box.xmax], row=2, col=1)
-    fig.update_yaxes(title_text="density", row=1, col=1)
-    return fig
+    top.append(Curve(ys, conditional, f"model q(x₂ | x₁ = {a:.2f})"))
+    slice_ = Panel(tuple(top), (box.ymin, box.ymax), None, x_title="x₂", y_title="density",
+                   equal=False, note=note, share=0.72)  # fmt: skip
+    below = Panel((Curve(xs, marginal, "model q(x₁)", "marginal"), VLine(a)), (box.xmin, box.xmax), None,
+                  x_title="x₁", equal=False, share=0.28)  # fmt: skip
+    return View(f"q(x₂ | x₁ = {a:.2f})", (slice_, below), stacked=True)
 
 
 # ---------------------------------------------------------------- mixture density network

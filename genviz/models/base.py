@@ -22,9 +22,8 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
     from genviz.grid import Box
+    from genviz.views.layers import View
 
 # What `log_prob` returns: "exact" — a normalised log density (closed form, or quadrature the
 # family does itself, named in `density_method`); "bound" — a lower bound on log q (an ELBO);
@@ -109,7 +108,7 @@ class GenerativeModel(nn.Module):
     - `parameter_groups()` and `train_step(batch, step)`: multi-part training (a GAN's two
       players, an energy model's sampling chains); the defaults take one step on `loss`;
     - `other_log_likelihoods(x)`: bounds or estimates shown beside the NLL (a VAE's ELBO);
-    - `view(context)`: the family's own figure, with `view_controls` as its sliders.
+    - `view(context)`: the family's own view as data, with `view_controls` as its sliders.
     """
 
     title: ClassVar[str]  # human name, e.g. "Neural spline flow"
@@ -166,8 +165,8 @@ class GenerativeModel(nn.Module):
         """Further per-point log-likelihoods shown beside the NLL. x: (n, 2)."""
         return []
 
-    def view(self, context: ViewContext) -> go.Figure | None:
-        """The family's own figure: what makes it different. None: no view."""
+    def view(self, context: ViewContext) -> View | None:
+        """The family's own view, as data (`genviz.views.layers`): what makes it different. None: no view."""
         return None
 
 

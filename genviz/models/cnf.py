@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-import plotly.graph_objects as go
 import torch
 from torch import nn
 
 from genviz.models.base import Batch, GenerativeModel, Range, Standardize, Step, ViewContext, ViewControl
-from genviz.models.ode import rk4_step, standard_normal_log_prob
-from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
+from genviz.models.ode import rk4_step, sampled_field, standard_normal_log_prob
+from genviz.views.layers import Paths, Points, View, box_view
 
 Activation = Literal["tanh", "softplus"]
 VIEW_SAMPLES = 600  # samples drawn at the view's time t
@@ -190,20 +189,22 @@ class CNF(GenerativeModel):
 
     # ------------------------------------------------------------------ view
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         t = float(context.controls.get("t", 1.0))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
             z = torch.randn(VIEW_SAMPLES, 2, device=self.device)
         paths = self.standardize.inverse(self.flow_paths(z)).cpu()  # (n, s + 1, 2), data units
-        fig = box_figure(context.box, f"velocity field and samples at t = {t:.2f} (0: Gaussian, 1: data)")
         tt = torch.tensor(t, device=self.device)
         velocity = self.standardize.vectors_to_data(lambda z: self.field(z, tt))
-        add_vector_field(fig, context.box, velocity, "|v| (data units per unit t)")
-        add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, paths[:VIEW_PATHS].numpy(), "trajectories (t = 0 → 1)")
-        add_points(fig, _at_time(paths, t).numpy(), f"samples at t = {t:.2f}")
-        return fig
+        return box_view(
+            f"velocity field and samples at t = {t:.2f} (0: Gaussian, 1: data)",
+            context.box,
+            sampled_field(context.box, velocity, "|v| (data units per unit t)"),
+            Points(context.data[:400].numpy(), "data", "data_faint"),
+            Paths(paths[:VIEW_PATHS].numpy(), "trajectories (t = 0 → 1)"),
+            Points(_at_time(paths, t).numpy(), f"samples at t = {t:.2f}"),
+        )
 
 
 def _at_time(paths: torch.Tensor, t: float) -> torch.Tensor:

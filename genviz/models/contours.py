@@ -7,49 +7,47 @@ there are, where they sit and how wide they are, which their σ-contours show di
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 
 from genviz.models.base import ViewContext
-from genviz.views.render import DATA_COLOR, add_grid_lines, add_points, box_figure, ellipse
-
-CONTOUR_COLOR = "rgba(214, 39, 40, 0.85)"
-MEAN_COLOR = "rgba(214, 39, 40, 0.95)"
+from genviz.views.layers import Layer, Paths, Points, View, box_view
 
 
-def contour_figure(
+def ellipse(mean: np.ndarray, scale_tril: np.ndarray, radius: float, points: int = 72) -> np.ndarray:
+    """The contour {mean + radius · L u : |u| = 1} of N(mean, L Lᵀ) at `radius` standard deviations.
+
+    mean: (2,), scale_tril: (2, 2) -> (points, 2), closed (the last point repeats the first)."""
+    angles = np.linspace(0.0, 2 * np.pi, points)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return np.asarray(mean) + radius * circle @ np.asarray(scale_tril).T
+
+
+def contour_view(
     context: ViewContext,
     means: torch.Tensor,
     scale_trils: torch.Tensor,
     radii: tuple[float, ...],
     title: str,
     name: str,
-) -> go.Figure:
-    """Held-out data, and the σ-contours at `radii` of Gaussians N(means[i], L_i L_iᵀ).
+    *more: Layer,
+) -> View:
+    """Held-out data, the σ-contours at `radii` of Gaussians N(means[i], L_i L_iᵀ), then `more`.
 
     means: (k, 2), scale_trils: (k, 2, 2) or (2, 2) shared by all, on any device."""
     means = means.detach().double().cpu().numpy()
     trils = scale_trils.detach().double().cpu().expand(len(means), 2, 2).numpy()
-    fig = box_figure(context.box, title)
-    add_points(fig, context.data.numpy(), "held-out data", color=DATA_COLOR, size=3)
-    lines = [ellipse(m, tril, r) for r in radii for m, tril in zip(means, trils, strict=True)]
-    add_grid_lines(fig, lines, name, color=CONTOUR_COLOR)
-    return fig
+    lines = np.stack([ellipse(m, tril, r) for r in radii for m, tril in zip(means, trils, strict=True)])
+    return box_view(
+        title,
+        context.box,
+        Points(context.data.numpy(), "held-out data", "data"),
+        Paths(lines, name, "contour"),
+        *more,
+    )
 
 
-def add_weighted_means(fig: go.Figure, means: torch.Tensor, weights: torch.Tensor) -> None:
-    """Component means as markers whose area is proportional to their weight; weights in the hover."""
+def weighted_means(means: torch.Tensor, weights: torch.Tensor) -> Points:
+    """Component means as markers whose area is proportional to their weight."""
     means = means.detach().double().cpu().numpy()
     weights = weights.detach().double().cpu().numpy()
-    sizes = 4 + 26 * np.sqrt(weights / max(weights.max(), 1e-12))
-    fig.add_trace(
-        go.Scatter(
-            x=means[:, 0],
-            y=means[:, 1],
-            mode="markers",
-            marker=dict(size=sizes, color=MEAN_COLOR, line=dict(width=1, color="white")),
-            customdata=weights,
-            hovertemplate="weight %{customdata:.3f}<extra>component</extra>",
-            name="means (area ∝ weight)",
-        )
-    )
+    return Points(means, "means (area ∝ weight)", "mean", weights=weights)

@@ -12,20 +12,12 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal
 
-import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from genviz.models.base import (
-    GenerativeModel,
-    LogLikelihood,
-    Range,
-    Standardize,
-    ViewContext,
-    ViewControl,
-)
-from genviz.models.ode import integrate, ode_log_prob, standard_normal_log_prob, time_grid
-from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
+from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext, ViewControl
+from genviz.models.ode import integrate, ode_log_prob, sampled_field, standard_normal_log_prob, time_grid
+from genviz.views.layers import Paths, Points, View, box_view
 
 Schedule = Literal["linear", "cosine"]
 BETA_MIN, BETA_MAX = 0.1, 20.0  # continuous linear VP schedule (Song et al. 2021): ᾱ(1) = e^−10.05
@@ -36,8 +28,6 @@ ODE_STEPS = 16  # RK4 steps of the likelihood and sampling ODE (`time_grid`); 32
 TIME_OMEGA = 30.0  # highest time frequency: the field must vary slowly in t for a few-step ODE solver
 VIEW_PATHS = 8  # sample paths the view draws
 VIEW_PATH_POINTS = 25
-VIEW_PATH_COLOR = "rgba(214, 39, 40, 0.55)"
-VIEW_SAMPLE_COLOR = "rgba(255, 221, 0, 0.9)"  # apart from the orange arrows
 VLB_DRAWS = 16  # Monte Carlo draws of (step, noise) per point for the variational bound
 Hidden = Annotated[int, Range(16, 512), "width of each hidden layer"]
 Depth = Annotated[int, Range(1, 8), "number of hidden layers"]
@@ -282,7 +272,7 @@ class DDPM(GenerativeModel):
             return self.ode_times().cpu()
         return torch.arange(self.steps + 1) / self.steps
 
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         t = float(context.controls.get("t", 0.1))
         cuda = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):  # the view's noise leaves training's streams alone
@@ -290,14 +280,16 @@ class DDPM(GenerativeModel):
             paths = self.standardize.inverse(self.sample_paths(800).flip(1)).cpu()  # index 0: data
         at_t = paths[:, int((self.path_times() - t).abs().argmin())]
         name = "ODE" if self.sampler == "ODE" else "reverse-process"
-        fig = box_figure(context.box, f"score ∇log p_t and {name} samples at t = {t:.2f}")
         tt = torch.tensor(max(t, T_MIN), device=self.device)
         field = lambda z: -self.predict_noise(z, tt) / self.noise_level(tt)[1]  # noqa: E731
-        add_vector_field(fig, context.box, self.standardize.vectors_to_data(field), "|score|")
-        add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
         # a few paths, thinned to about VIEW_PATH_POINTS points: the reverse process is jagged
         stride = max(1, paths.shape[1] // VIEW_PATH_POINTS)
         thinned = torch.cat([paths[:VIEW_PATHS, :-1:stride], paths[:VIEW_PATHS, -1:]], 1)
-        add_paths(fig, thinned.numpy(), "paths (data ← noise)", color=VIEW_PATH_COLOR)
-        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)
-        return fig
+        return box_view(
+            f"score ∇log p_t and {name} samples at t = {t:.2f}",
+            context.box,
+            sampled_field(context.box, self.standardize.vectors_to_data(field), "|score|"),
+            Points(context.data[:400].numpy(), "data", "data_faint"),
+            Paths(thinned.numpy(), "paths (data ← noise)", "flow_path"),
+            Points(at_t.numpy(), f"samples at t = {t:.2f}", "flow_sample"),
+        )

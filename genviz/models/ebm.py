@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from genviz.grid import Box
 from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
-from genviz.views.render import add_heatmap, add_paths, add_points, box_figure
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import Heatmap, Paths, Points, View, box_view
 
 Energy = Callable[[torch.Tensor], torch.Tensor]  # z: (n, 2) -> (n,)
 Negatives = Literal["persistent", "short-run"]
@@ -200,18 +197,18 @@ class EBM(GenerativeModel):
 
     # ------------------------------------------------------------------- view
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """E(x) over the box (capped for contrast), the chains and a few Langevin trails."""
         grid = context.box.grid(VIEW_RESOLUTION)
         energy = -self.log_prob(grid.points.to(self.device, torch.float32)).cpu()
         energy = (energy - energy.min()).clamp_max(VIEW_ENERGY_CAP)
-        fig = box_figure(context.box, self.view_title)
         name = f"E − min E (capped at {VIEW_ENERGY_CAP:g})"
-        add_heatmap(
-            fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(energy).numpy(), name, colorscale="Magma"
-        )
         chains = self.standardize.inverse(self.chains[:VIEW_CHAINS]).cpu().numpy()
-        add_points(fig, chains, f"Langevin chains ({min(VIEW_CHAINS, len(self.chains))} shown)", size=3)
         trails = self.standardize.inverse(self.trails).cpu().numpy()
-        add_paths(fig, trails, f"last {self.langevin_steps} Langevin steps of {TRAILS} chains")
-        return fig
+        return box_view(
+            self.view_title,
+            context.box,
+            Heatmap(grid.x.numpy(), grid.y.numpy(), grid.reshape(energy).numpy(), name, "energy"),
+            Points(chains, f"Langevin chains ({min(VIEW_CHAINS, len(self.chains))} shown)", "chain"),
+            Paths(trails, f"last {self.langevin_steps} Langevin steps of {TRAILS} chains"),
+        )

@@ -11,21 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-import plotly.graph_objects as go
 import torch
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.models.diffusion import (
-    VIEW_PATH_COLOR,
-    VIEW_PATHS,
-    VIEW_SAMPLE_COLOR,
-    Depth,
-    Frequencies,
-    Hidden,
-    TimeMLP,
-)
-from genviz.models.ode import integrate, ode_log_prob, time_grid
-from genviz.views.render import add_paths, add_points, add_vector_field, box_figure
+from genviz.models.diffusion import VIEW_PATHS, Depth, Frequencies, Hidden, TimeMLP
+from genviz.models.ode import integrate, ode_log_prob, sampled_field, time_grid
+from genviz.views.layers import Paths, Points, View, box_view
 
 SIGMA_MIN = 1e-3  # noise left at t = 1, in data standard deviations
 ODE_STEPS = 12  # RK4 steps of the likelihood and sampling ODE; 24 move mean log q by < 0.001
@@ -112,7 +103,7 @@ class FlowMatching(GenerativeModel):
         return self.standardize.inverse(self.sample_paths(n)[:, -1])
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         t = float(context.controls.get("t", 0.5))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
@@ -121,11 +112,13 @@ class FlowMatching(GenerativeModel):
         paths = self.standardize.inverse(integrate(self.velocity, z, times, path=True)).cpu()
         up_to_t = torch.cat([times[times < t], torch.tensor([t], device=times.device)])
         at_t = self.standardize.inverse(integrate(self.velocity, z, up_to_t)).cpu()
-        fig = box_figure(context.box, f"velocity v(x, t) and flow samples at t = {t:.2f}")
         tt = torch.tensor(t, device=self.device)
         velocity = self.standardize.vectors_to_data(lambda z: self.velocity(z, tt))
-        add_vector_field(fig, context.box, velocity, "|v|")
-        add_points(fig, context.data[:400].numpy(), "data", color="rgba(40, 30, 120, 0.25)", size=3)
-        add_paths(fig, paths[:VIEW_PATHS].numpy(), "paths (noise → data)", color=VIEW_PATH_COLOR)
-        add_points(fig, at_t.numpy(), f"samples at t = {t:.2f}", color=VIEW_SAMPLE_COLOR)
-        return fig
+        return box_view(
+            f"velocity v(x, t) and flow samples at t = {t:.2f}",
+            context.box,
+            sampled_field(context.box, velocity, "|v|"),
+            Points(context.data[:400].numpy(), "data", "data_faint"),
+            Paths(paths[:VIEW_PATHS].numpy(), "paths (noise → data)", "flow_path"),
+            Points(at_t.numpy(), f"samples at t = {t:.2f}", "flow_sample"),
+        )

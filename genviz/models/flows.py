@@ -7,16 +7,13 @@ a data standardisation so one set of defaults fits every target's scale.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import zuko
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.views import render as fieldplot
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import Paths, Points, View, box_view
 
 Depth = Annotated[int, Range(1, 16), "number of flow layers"]
 Hidden = Annotated[
@@ -50,17 +47,19 @@ class ZukoFlow(GenerativeModel):
         return self.standardize.inverse(self.flow().sample((n,)))
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """Lines of a grid over the base Gaussian (±2.5 sd) mapped through the inverse flow onto
         the data: the flow's bending, stretching and folding made visible."""
         count = int(context.controls.get("lines", 11))
-        fig = fieldplot.box_figure(context.box, "Base grid z ∈ [−2.5, 2.5]² mapped to data space")
-        fieldplot.add_points(fig, context.data.numpy(), "held-out data", color=fieldplot.DATA_COLOR, size=3)
-        lines = base_grid_lines(count, 2.5)
         inverse = self.flow().transform.inv
-        mapped = [self.standardize.inverse(inverse(line)).cpu().numpy() for line in lines.to(self.device)]
-        fieldplot.add_grid_lines(fig, mapped, "images of the base grid's lines")
-        return fig
+        lines = base_grid_lines(count, 2.5).to(self.device)
+        mapped = torch.stack([self.standardize.inverse(inverse(line)) for line in lines]).cpu()
+        return box_view(
+            "Base grid z ∈ [−2.5, 2.5]² mapped to data space",
+            context.box,
+            Points(context.data.numpy(), "held-out data", "data"),
+            Paths(mapped.numpy(), "images of the base grid's lines", "grid"),
+        )
 
 
 def base_grid_lines(count: int, extent: float, points: int = 120) -> torch.Tensor:

@@ -15,7 +15,7 @@ the metrics estimate one from its samples.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -23,9 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
 GanLoss = Literal["non-saturating", "least-squares", "wasserstein-gp"]
 Hidden = Annotated[
@@ -48,7 +46,6 @@ VIEW_LINES = 13  # latent grid lines along each axis
 VIEW_FAKES = 600
 VIEW_ARROWS = 60
 ARROW_SHARE = 0.08  # the longest arrow spans this share of the box's width
-FAKE_COLOR = "rgba(230, 120, 20, 0.8)"
 
 
 def mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
@@ -187,37 +184,27 @@ class GAN(GenerativeModel):
 
     # ------------------------------------------------------------------- view
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """D over the box, G's warped latent grid, fakes, and −∂L_G/∂x on some of them."""
-        # imported here: plotting pulls in the metrics, which import this package
-        from genviz.views.render import (
-            DATA_COLOR,
-            add_arrows,
-            add_grid_lines,
-            add_heatmap,
-            add_points,
-            box_figure,
-        )
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
             fakes = self.sample(VIEW_FAKES).cpu()
         box = context.box
-        fig = box_figure(box, self.view_title)
         grid = box.grid(VIEW_GRID)
         heat, name, zmid = self.view_heat(grid.points.float())
-        add_heatmap(
-            fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(heat), name, colorscale="RdBu", zmid=zmid
-        )
-        add_points(fig, context.data[:VIEW_FAKES].numpy(), "held-out data", color=DATA_COLOR, size=3)
         grid_name = "G(latent line)" if self.latent_dim == 1 else "G(latent grid)"
-        add_grid_lines(fig, self.warped_grid(), grid_name, color="rgba(40, 40, 40, 0.6)")
-        add_points(fig, fakes.numpy(), "generated", color=FAKE_COLOR, size=4)
         starts = fakes[:VIEW_ARROWS]
         push = self.generator_push(starts)
         scale = ARROW_SHARE * (box.xmax - box.xmin) / float(push.norm(dim=1).max().clamp_min(1e-12))
-        add_arrows(fig, starts.numpy(), (scale * push).numpy(), f"−∂L_G/∂x × {scale:.3g}")
-        return fig
+        return box_view(
+            self.view_title,
+            box,
+            Heatmap(grid.x.numpy(), grid.y.numpy(), grid.reshape(heat).numpy(), name, "critic", zmid),
+            Points(context.data[:VIEW_FAKES].numpy(), "held-out data", "data"),
+            Paths(self.warped_grid(), grid_name, "warped"),
+            Points(fakes.numpy(), "generated", "fake"),
+            Arrows(starts.numpy(), (scale * push).numpy(), f"−∂L_G/∂x × {scale:.3g}"),
+        )
 
     def view_heat(self, points: torch.Tensor) -> tuple[torch.Tensor, str, float | None]:
         """What the heat map shows at (n, 2) data-unit points -> ((n,) CPU, its name, the value
@@ -230,19 +217,19 @@ class GAN(GenerativeModel):
         return d, "critic f(x)", None
 
     @torch.no_grad()
-    def warped_grid(self) -> list[np.ndarray]:
-        """Images under G of the latent grid lines z₁ = c and z₂ = c (other latents 0), each (t, 2);
-        with one latent, the image of the segment [−LATENT_RANGE, LATENT_RANGE] alone."""
+    def warped_grid(self) -> np.ndarray:
+        """Images under G of the latent grid lines z₁ = c and z₂ = c (other latents 0): (2·lines, t, 2);
+        with one latent, the image of the segment [−LATENT_RANGE, LATENT_RANGE] alone: (1, t, 2)."""
         along = torch.linspace(-LATENT_RANGE, LATENT_RANGE, 4 * VIEW_LINES)
         if self.latent_dim == 1:
-            return [self.generate(along[:, None].to(self.device)).cpu().numpy()]
+            return self.generate(along[:, None].to(self.device)).cpu().numpy()[None]
         ticks = torch.linspace(-LATENT_RANGE, LATENT_RANGE, VIEW_LINES)
         a, b = torch.meshgrid(ticks, along, indexing="ij")  # (lines, t)
         z = torch.zeros(2, VIEW_LINES, len(along), self.latent_dim)
         z[0, ..., 0], z[0, ..., 1] = a, b
         z[1, ..., 0], z[1, ..., 1] = b, a
         lines = self.generate(z.reshape(-1, self.latent_dim).to(self.device)).cpu()
-        return list(lines.reshape(2 * VIEW_LINES, len(along), 2).numpy())
+        return lines.reshape(2 * VIEW_LINES, len(along), 2).numpy()
 
     def generator_push(self, x: torch.Tensor) -> torch.Tensor:
         """−∂L_G/∂x at fake points x: (n, 2) data units -> (n, 2), where G's loss moves each fake."""

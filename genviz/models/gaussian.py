@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
 from genviz.models.base import GenerativeModel, ViewContext
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.models.contours import contour_view
+from genviz.views.layers import View
 
 
 def lower_triangular(raw: torch.Tensor) -> torch.Tensor:
@@ -54,8 +51,6 @@ class Gaussian(GenerativeModel):
         return self.distribution().sample((n,))
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
-        from genviz.models.contours import contour_figure  # plotting pulls in plotly
-
+    def view(self, context: ViewContext) -> View:
         tril = lower_triangular(self.tril_raw)
-        return contour_figure(context, self.mean[None], tril, (1.0, 2.0, 3.0), self.view_title, "1, 2, 3 σ")
+        return contour_view(context, self.mean[None], tril, (1.0, 2.0, 3.0), self.view_title, "1, 2, 3 σ")

@@ -7,17 +7,16 @@ the same parameters are trained by Adam on −log q.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
+from genviz.models.contours import contour_view, weighted_means
 from genviz.models.gaussian import lower_triangular, raw_from_lower
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import View
 
 REG_COVAR = 1e-6  # added to every covariance, as scikit-learn does, so none collapses
 
@@ -94,10 +93,7 @@ class GMM(GenerativeModel):
         return float(-log_px.mean())
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
-        from genviz.models.contours import add_weighted_means, contour_figure
-
+    def view(self, context: ViewContext) -> View:
         trils = lower_triangular(self.tril_raw)
-        fig = contour_figure(context, self.means, trils, (2.0,), self.view_title, "2σ contours")
-        add_weighted_means(fig, self.means, self.logits.softmax(0))
-        return fig
+        means = weighted_means(self.means, self.logits.softmax(0))
+        return contour_view(context, self.means, trils, (2.0,), self.view_title, "2σ contours", means)

@@ -23,16 +23,14 @@ model's NLL, which only the metrics' sample-based estimate reports.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
 LOG_2PI = math.log(2 * math.pi)
 MIN_LOG_SD = -6.0  # standardised units: floor on a component's scale, so none collapses onto a point
@@ -41,10 +39,6 @@ VIEW_CHAINS = 3  # chains whose walk the view draws
 VIEW_STATES = 800  # current states of other chains, as points
 VIEW_GRID = 80  # heat-map cells along each side
 VIEW_ARROWS = 14  # displacement arrows along each side
-VIEW_COLORS = ("rgba(214, 39, 40, 0.9)", "rgba(31, 119, 180, 0.9)", "rgba(44, 160, 44, 0.9)")
-CORRUPTED_COLOR = "rgba(255, 127, 14, 0.95)"
-CLEAN_COLOR = "rgba(20, 20, 20, 0.95)"
-STATE_COLOR = "rgba(230, 120, 20, 0.55)"
 
 
 class Mixture(NamedTuple):
@@ -209,29 +203,30 @@ class GSN(GenerativeModel):
 
     # ------------------------------------------------------------------- view
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """The reconstruction's pull ‖E[x | x̃] − x̃‖ over the box, its mean displacement as arrows,
         a few chains' alternating corrupted and clean states, and many chains' current states."""
-        # imported here: plotting pulls in the metrics, which import this package
-        from genviz.views.render import add_heatmap, add_paths, add_points, box_figure
-
         steps = int(context.controls.get("steps", self.view_controls[0].default))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
             states = self.standardize.inverse(self.walk(VIEW_STATES, steps)).cpu()  # (2·steps, n, 2)
-        fig = box_figure(context.box, self.view_title)
         grid = context.box.grid(VIEW_GRID)
         pull = self.mean_displacement(grid.points.float()).norm(dim=1)
-        add_heatmap(fig, grid.x.numpy(), grid.y.numpy(), grid.reshape(pull).numpy(), "‖E[x | x̃] − x̃‖")
-        self.add_displacement_arrows(fig, context)
-        current = states[-1].numpy()
-        add_points(fig, current, f"current states of {VIEW_STATES} chains", color=STATE_COLOR, size=3)
-        for chain, color in zip(range(VIEW_CHAINS), VIEW_COLORS, strict=False):
-            add_paths(fig, states[None, :, chain].numpy(), f"chain {chain + 1}, {steps} steps", color=color)
         walked = states[:, :VIEW_CHAINS]
-        add_points(fig, walked[0::2].reshape(-1, 2).numpy(), "corrupted x̃", color=CORRUPTED_COLOR, size=5)
-        add_points(fig, walked[1::2].reshape(-1, 2).numpy(), "reconstructed x", color=CLEAN_COLOR, size=5)
-        return fig
+        chains = [
+            Paths(states[None, :, chain].numpy(), f"chain {chain + 1}, {steps} steps", f"walk{chain}")
+            for chain in range(min(VIEW_CHAINS, states.shape[1]))
+        ]
+        return box_view(
+            self.view_title,
+            context.box,
+            Heatmap(grid.x.numpy(), grid.y.numpy(), grid.reshape(pull).numpy(), "‖E[x | x̃] − x̃‖"),
+            self.displacement_arrows(context),
+            Points(states[-1].numpy(), f"current states of {VIEW_STATES} chains", "state"),
+            *chains,
+            Points(walked[0::2].reshape(-1, 2).numpy(), "corrupted x̃", "corrupted"),
+            Points(walked[1::2].reshape(-1, 2).numpy(), "reconstructed x", "clean"),
+        )
 
     def mean_displacement(self, x_tilde: torch.Tensor) -> torch.Tensor:
         """E[x | x̃] − x̃ in data units, E under P_θ: Σ_k w_k μ_k. x_tilde: (n, 2) -> (n, 2) CPU.
@@ -243,13 +238,11 @@ class GSN(GenerativeModel):
         mean = (mixture.logits.softmax(-1)[..., None] * mixture.means).sum(1)
         return ((mean - z_tilde) * self.standardize.scale).cpu()
 
-    def add_displacement_arrows(self, fig: go.Figure, context: ViewContext) -> None:
+    def displacement_arrows(self, context: ViewContext) -> Arrows:
         """E[x | x̃] − x̃ from a coarse grid of x̃, scaled so that the longest spans one grid cell:
         far from the data the pull is as long as the distance home, which would hide the rest."""
-        from genviz.views.render import add_arrows
-
         starts = context.box.grid(VIEW_ARROWS).points.float()
         pull = self.mean_displacement(starts)
         cell = (context.box.xmax - context.box.xmin) / VIEW_ARROWS
         scale = cell / float(pull.norm(dim=1).max().clamp_min(1e-12))
-        add_arrows(fig, starts.numpy(), (scale * pull).numpy(), f"E[x | x̃] − x̃ × {scale:.3g}", color="#555")
+        return Arrows(starts.numpy(), (scale * pull).numpy(), f"E[x | x̃] − x̃ × {scale:.3g}", "pull")

@@ -9,15 +9,14 @@ step's loss is the NLL of the new batch before it is added (a held-out score).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import torch
 
 from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
+from genviz.models.contours import contour_view
 from genviz.numerics import logsumexp
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+from genviz.views.layers import Points, View
 
 CHUNK = 2048  # query points per block, to bound memory at (CHUNK × points)
 SEED_POINTS = 100  # centres before the first step, so the estimate visibly sharpens as data arrive
@@ -82,14 +81,10 @@ class KDE(GenerativeModel):
         return self.points[which] + noise
 
     @torch.no_grad()
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """The stored centres, and the 1σ contour of the kernel around a few of them."""
-        from genviz.models.contours import contour_figure
-        from genviz.views.render import add_points
-
         step = max(1, len(self.points) // VIEW_KERNELS)
         shown = self.points[::step][:VIEW_KERNELS]
         title = f"{len(self.points):,} kernel centres; 1σ of the kernel around {len(shown)} of them"
-        fig = contour_figure(context, shown, self.kernel_tril(), (1.0,), title, "kernel, 1σ")
-        add_points(fig, self.points.cpu().numpy(), "kernel centres", color="rgba(214, 39, 40, 0.6)", size=3)
-        return fig
+        centres = Points(self.points.cpu().numpy(), "kernel centres", "kernel")
+        return contour_view(context, shown, self.kernel_tril(), (1.0,), title, "kernel, 1σ", centres)

@@ -19,7 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
+
+from genviz.grid import Box
+from genviz.views.layers import VectorField
 
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # v(x: (n, 2), t: ()) -> (n, 2)
 LOG_2PI = math.log(2 * math.pi)
@@ -92,3 +96,17 @@ def ode_log_prob(field: Field, x: torch.Tensor, times: torch.Tensor) -> torch.Te
         state = rk4_step(f, state, t, t_next - t)
     z, integral = state  # integral = ∫_{data}^{noise} div v dt = −∫_{noise}^{data} div v dt
     return standard_normal_log_prob(z) + integral
+
+
+def sampled_field(
+    box: Box, vectors_at: Callable[[torch.Tensor], torch.Tensor], name: str, *, n: int = 17
+) -> VectorField:
+    """A field's vectors at the centres of an n × n grid over the box, for a view.
+
+    `vectors_at` maps (m, 2) float32 CPU points to (m, 2) vectors in data units, on any device."""
+    xs = np.linspace(box.xmin, box.xmax, 2 * n + 1)[1::2]
+    ys = np.linspace(box.ymin, box.ymax, 2 * n + 1)[1::2]
+    points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
+    with torch.no_grad():
+        vectors = vectors_at(points).float().cpu()
+    return VectorField(xs, ys, vectors.reshape(n, n, 2).numpy(), name)

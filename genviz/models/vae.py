@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext
+from genviz.models.vae_view import latent_view
 from genviz.numerics import logsumexp
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
+    from genviz.views.layers import View
 
 LOG_2PI = math.log(2 * math.pi)
 # The decoder std σ(z) lies in [MIN_STD, MAX_STD] (standardised units). The floor keeps p(x|z) wider
@@ -205,10 +206,8 @@ class VAE(GenerativeModel):
         return self.standardize.inverse(mean + std * torch.randn_like(mean))
 
     # ------------------------------------------------------------ view
-    def view(self, context: ViewContext) -> go.Figure:
+    def view(self, context: ViewContext) -> View:
         """The latent space and where the decoder sends it (see `genviz.models.vae_view`)."""
-        from genviz.models.vae_view import latent_figure  # plotly is imported only when drawn
-
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(context.seed)
-            return latent_figure(self, context)
+            return latent_view(self, context)

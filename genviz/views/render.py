@@ -7,18 +7,30 @@ Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
 from plotly.subplots import make_subplots
 
-from genviz.grid import Box
+from genviz.views.layers import (
+    Arrows,
+    Bars,
+    ColourScale,
+    Curve,
+    Heatmap,
+    Layer,
+    Panel,
+    Paths,
+    Points,
+    VectorField,
+    View,
+    VLine,
+)
 
-if TYPE_CHECKING:  # type-only: the model views import this module, and metrics imports the models
+if TYPE_CHECKING:  # type-only: drawing needs neither torch nor the models
     from genviz.metrics import Result
 
 COLORSCALE = "Viridis"
@@ -421,7 +433,7 @@ def _check_markers(checks: Sequence[tuple[int, float]], label: str) -> go.Scatte
     )
 
 
-# ------------------------------------------------------------- family views
+# ------------------------------------------------------------- family views: views as data
 
 
 POINT_COLOR = "rgba(255, 255, 255, 0.85)"
@@ -430,10 +442,78 @@ ARROW_COLOR = "#ff7f0e"
 PATH_COLOR = "rgba(214, 39, 40, 0.8)"
 
 
-def box_figure(box: Box, title: str, *, height: int = 430) -> go.Figure:
-    """An empty figure whose axes are the box, with equal scales."""
-    fig = go.Figure()
-    fig.update_layout(
+# Each layer's `style` names one of these; a family says what a layer is, this module how it looks.
+POINT_STYLES: dict[str, dict[str, Any]] = {
+    "sample": dict(color=POINT_COLOR, size=4),
+    "chain": dict(color=POINT_COLOR, size=3),
+    "data": dict(color=DATA_COLOR, size=3),
+    "data_faint": dict(color="rgba(40, 30, 120, 0.25)", size=3),
+    "flow_sample": dict(color="rgba(255, 221, 0, 0.9)", size=4),  # apart from the orange arrows
+    "fake": dict(color="rgba(230, 120, 20, 0.8)", size=4),
+    "state": dict(color="rgba(230, 120, 20, 0.55)", size=3),
+    "corrupted": dict(color="rgba(255, 127, 14, 0.95)", size=5),
+    "clean": dict(color="rgba(20, 20, 20, 0.95)", size=5),
+    "kernel": dict(color="rgba(214, 39, 40, 0.6)", size=3),
+    "mean": dict(color="rgba(214, 39, 40, 0.95)", size=4),  # plus area ∝ weight, see `_weighted`
+    # points coloured by their values on the view's colour scale
+    "coloured": dict(size=4, opacity=0.6),
+    "coloured_faint": dict(size=3, opacity=0.5),
+    "coloured_node": dict(size=5, opacity=1.0),
+}
+PATH_STYLES: dict[str, dict[str, Any]] = {
+    "path": dict(color=PATH_COLOR, width=1.2),
+    "flow_path": dict(color="rgba(214, 39, 40, 0.55)", width=1.2),
+    "walk0": dict(color="rgba(214, 39, 40, 0.9)", width=1.2),
+    "walk1": dict(color="rgba(31, 119, 180, 0.9)", width=1.2),
+    "walk2": dict(color="rgba(44, 160, 44, 0.9)", width=1.2),
+    "sigma": dict(color="rgba(60, 60, 60, 0.55)", width=1.2),
+    "prior": dict(color=DATA_COLOR, width=1.2),
+    "grid": dict(color="#555", width=1),
+    "contour": dict(color="rgba(214, 39, 40, 0.85)", width=1),
+    "warped": dict(color="rgba(40, 40, 40, 0.6)", width=1),
+    "grid_faint": dict(color="rgba(40, 40, 40, 0.25)", width=1),
+    "decoder": dict(color="#444", width=1),
+}
+ARROW_STYLES = {"arrow": ARROW_COLOR, "pull": "#555"}
+HEATMAP_STYLES = {"level": "Viridis", "energy": "Magma", "critic": "RdBu", "speed": "Blues"}
+CURVE_STYLES = {"model": dict(color="#d62728", width=2), "marginal": dict(color="#1f77b4", width=1.5)}
+BAR_STYLES = {"data": "rgba(40, 30, 120, 0.35)"}
+VLINE_STYLES = {"model": dict(color="#d62728", dash="dot", width=1)}
+COLOUR_SCALES = {"ordered": "Viridis", "cyclic": "Phase"}
+VIEW_HEIGHT = 430
+ARROW_FILL = 0.8  # the longest arrow of a vector field spans this share of a grid cell
+
+
+def figure(view: View, *, height: int = VIEW_HEIGHT) -> go.Figure:
+    """The figure of a family's view: its panels side by side (or stacked), each layer a trace."""
+    planes = all(panel.equal for panel in view.panels)
+    fig = _view_frame(view)
+    for index, panel in enumerate(view.panels, start=1):
+        row, col = (index, 1) if view.stacked else (1, index)
+        for layer in panel.layers:
+            _draw(fig, layer, row, col)
+        _panel_axes(fig, panel, index, row, col)
+        if panel.note:
+            fig.add_annotation(text=panel.note, showarrow=False, xref="x domain", yref="y domain",
+                               x=0.98, y=0.95, xanchor="right", row=row, col=col)  # fmt: skip
+    if view.colour is not None:
+        fig.update_layout(coloraxis=_colour_axis(view.colour))
+    fig.update_layout(**(_plane_layout(view.title, height) if planes else _curve_layout(view.title, height)))
+    return fig
+
+
+def _view_frame(view: View) -> go.Figure:
+    titles = [panel.title for panel in view.panels]
+    titles_or_none = titles if any(titles) else None
+    if view.stacked:
+        shares = [panel.share for panel in view.panels]
+        return make_subplots(rows=len(titles), cols=1, row_heights=shares, vertical_spacing=0.14,
+                             subplot_titles=titles_or_none)  # fmt: skip
+    return make_subplots(rows=1, cols=len(titles), horizontal_spacing=0.08, subplot_titles=titles_or_none)
+
+
+def _plane_layout(title: str, height: int) -> dict[str, Any]:
+    return dict(
         title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
         template="plotly_white",
         font=FONT,
@@ -442,56 +522,119 @@ def box_figure(box: Box, title: str, *, height: int = 430) -> go.Figure:
         legend=dict(orientation="h", yanchor="bottom", y=-0.12, xanchor="left", x=0.0),
         plot_bgcolor="white",
     )
-    fig.update_xaxes(range=[box.xmin, box.xmax], constrain="domain")
-    fig.update_yaxes(range=[box.ymin, box.ymax], scaleanchor="x", constrain="domain")
-    return fig
 
 
-def add_heatmap(
-    fig: go.Figure,
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    name: str,
-    *,
-    colorscale: str = "Viridis",
-    zmid: float | None = None,
-) -> None:
-    """z: (k, m) with z[i, j] at (x[j], y[i]); `zmid` centres a diverging scale."""
-    fig.add_trace(
-        go.Heatmap(
-            x=np.asarray(x, dtype=np.float32),
-            y=np.asarray(y, dtype=np.float32),
-            z=np.asarray(z, dtype=np.float32),
-            colorscale=colorscale,
-            zmid=zmid,
-            name=name,
-            colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=0.9),
-            hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}<br>{name}=%{{z:.3f}}<extra></extra>",
-        )
+def _curve_layout(title: str, height: int) -> dict[str, Any]:
+    return dict(
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+        template="plotly_white",
+        font=FONT,
+        height=height,
+        bargap=0,
+        margin=dict(l=55, r=15, t=40, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0, font=dict(size=11)),
     )
 
 
-def add_points(
-    fig: go.Figure, points: np.ndarray, name: str, *, color: str = POINT_COLOR, size: int = 4
-) -> None:
-    """points: (n, 2)."""
-    points = np.asarray(points, dtype=np.float32)
-    fig.add_trace(
-        go.Scattergl(
-            x=points[:, 0],
-            y=points[:, 1],
-            mode="markers",
-            marker=dict(size=size, color=color, line=dict(width=0)),
-            name=name,
-            hoverinfo="skip",
-        )
+def _panel_axes(fig: go.Figure, panel: Panel, index: int, row: int, col: int) -> None:
+    """A plane panel keeps equal scales within its range; a curve panel just its range."""
+    x = dict(title_text=panel.x_title or None, row=row, col=col)
+    y = dict(title_text=panel.y_title or None, row=row, col=col)
+    if panel.x_range is not None:
+        x["range"] = list(panel.x_range)
+    if panel.y_range is not None:
+        y["range"] = list(panel.y_range)
+    if panel.equal:
+        x["constrain"] = y["constrain"] = "domain"
+        y["scaleanchor"] = f"x{index if index > 1 else ''}"
+    fig.update_xaxes(**x)
+    fig.update_yaxes(**y)
+
+
+def _colour_axis(scale: ColourScale) -> dict[str, Any]:
+    return dict(
+        colorscale=COLOUR_SCALES[scale.style],
+        cmin=scale.low,
+        cmax=scale.high,
+        colorbar=dict(title=dict(text=scale.title, side="right"), thickness=12, len=0.9),
     )
 
 
-def add_arrows(
-    fig: go.Figure, starts: np.ndarray, vectors: np.ndarray, name: str, *, color: str = ARROW_COLOR
-) -> None:
+def _draw(fig: go.Figure, layer: Layer, row: int, col: int) -> None:
+    if isinstance(layer, VLine):
+        fig.add_vline(x=layer.x, line=VLINE_STYLES[layer.style], row=row, col=col)
+        return
+    for trace in _traces(layer):
+        fig.add_trace(trace, row=row, col=col)
+
+
+def _traces(layer: Layer) -> list[go.BaseTraceType]:
+    if isinstance(layer, Points):
+        return [_points(layer)]
+    if isinstance(layer, Paths):
+        return [_paths(layer)]
+    if isinstance(layer, Arrows):
+        return _arrows(layer.starts, layer.vectors, layer.name, ARROW_STYLES[layer.style])
+    if isinstance(layer, Heatmap):
+        return [_heatmap(layer.x, layer.y, layer.z, layer.name, HEATMAP_STYLES[layer.style], layer.zmid)]
+    if isinstance(layer, VectorField):
+        return _vector_field(layer)
+    if isinstance(layer, Curve):
+        x, y = np.asarray(layer.x, dtype=np.float64), np.asarray(layer.y, dtype=np.float64)
+        return [go.Scatter(x=x, y=y, mode="lines", line=CURVE_STYLES[layer.style], name=layer.name)]
+    if isinstance(layer, Bars):
+        return [go.Bar(x=layer.centres, y=layer.heights, width=layer.widths,
+                       marker_color=BAR_STYLES[layer.style], name=layer.name)]  # fmt: skip
+    raise TypeError(f"no drawing for {type(layer).__name__}")
+
+
+def _points(layer: Points) -> go.Scattergl | go.Scatter:
+    style = POINT_STYLES[layer.style]
+    if layer.weights is not None:
+        return _weighted(layer, style["color"])
+    xy = np.asarray(layer.xy, dtype=np.float32)
+    if layer.values is None:
+        marker = dict(size=style["size"], color=style["color"], line=dict(width=0))
+    else:
+        marker = dict(size=style["size"], color=layer.values, coloraxis="coloraxis",
+                      opacity=style["opacity"], line=dict(width=0))  # fmt: skip
+    return go.Scattergl(
+        x=xy[:, 0], y=xy[:, 1], mode="markers", marker=marker, name=layer.name, hoverinfo="skip"
+    )
+
+
+def _weighted(layer: Points, color: str) -> go.Scatter:
+    """Markers whose area is proportional to their weight; the weights in the hover."""
+    xy, weights = np.asarray(layer.xy, dtype=np.float64), np.asarray(layer.weights, dtype=np.float64)
+    sizes = 4 + 26 * np.sqrt(weights / max(weights.max(), 1e-12))
+    return go.Scatter(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        marker=dict(size=sizes, color=color, line=dict(width=1, color="white")),
+        customdata=weights,
+        hovertemplate="weight %{customdata:.3f}<extra>component</extra>",
+        name=layer.name,
+    )
+
+
+def _paths(layer: Paths) -> go.Scatter:
+    """Polylines (n, t, 2) as one trace, NaN gaps between them."""
+    paths = np.asarray(layer.paths, dtype=np.float64).reshape(-1, *np.shape(layer.paths)[-2:])
+    gaps = np.full((len(paths), 1, 2), np.nan)
+    joined = np.concatenate([paths, gaps], axis=1).reshape(-1, 2)
+    return go.Scatter(
+        x=joined[:, 0],
+        y=joined[:, 1],
+        mode="lines",
+        line=PATH_STYLES[layer.style],
+        name=layer.name,
+        showlegend=bool(layer.name),
+        hoverinfo="skip",
+    )
+
+
+def _arrows(starts: np.ndarray, vectors: np.ndarray, name: str, color: str) -> list[go.Scatter]:
     """Arrows from `starts` along `vectors`, both (n, 2), drawn as segments with a dot at the tip."""
     starts, vectors = np.asarray(starts, dtype=np.float64), np.asarray(vectors, dtype=np.float64)
     ends = starts + vectors
@@ -501,118 +644,36 @@ def add_arrows(
     line = go.Scatter(
         x=xs, y=ys, mode="lines", line=dict(color=color, width=1.5), name=name, hoverinfo="skip"
     )
-    tips = go.Scatter(
-        x=ends[:, 0],
-        y=ends[:, 1],
-        mode="markers",
-        marker=dict(size=4, color=color),
-        showlegend=False,
-        hoverinfo="skip",
-    )
-    fig.add_traces([line, tips])
+    tips = go.Scatter(x=ends[:, 0], y=ends[:, 1], mode="markers", marker=dict(size=4, color=color),
+                      showlegend=False, hoverinfo="skip")  # fmt: skip
+    return [line, tips]
 
 
-def add_paths(
-    fig: go.Figure, paths: np.ndarray, name: str, *, color: str = PATH_COLOR, markers: bool = False
-) -> None:
-    """paths: (n, t, 2), n polylines of t points each, drawn as one trace."""
-    paths = np.asarray(paths, dtype=np.float64)
-    gaps = np.full((len(paths), 1, 2), np.nan)
-    joined = np.concatenate([paths, gaps], axis=1).reshape(-1, 2)
-    fig.add_trace(
-        go.Scatter(
-            x=joined[:, 0],
-            y=joined[:, 1],
-            mode="lines+markers" if markers else "lines",
-            line=dict(color=color, width=1.2),
-            marker=dict(size=3),
-            name=name,
-            hoverinfo="skip",
-        )
+def _heatmap(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, name: str, colorscale: str, zmid: float | None = None
+) -> go.Heatmap:
+    """z: (k, m) with z[i, j] at (x[j], y[i])."""
+    return go.Heatmap(
+        x=np.asarray(x, dtype=np.float32),
+        y=np.asarray(y, dtype=np.float32),
+        z=np.asarray(z, dtype=np.float32),
+        colorscale=colorscale,
+        zmid=zmid,
+        name=name,
+        colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=0.9),
+        hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}<br>{name}=%{{z:.3f}}<extra></extra>",
     )
 
 
-def add_grid_lines(fig: go.Figure, lines: Sequence[np.ndarray], name: str, *, color: str = "#555") -> None:
-    """Curves (each (t, 2)) such as the images of a latent grid's lines, as one trace."""
-    paths = [np.vstack([np.asarray(line, dtype=np.float64), [[np.nan, np.nan]]]) for line in lines]
-    joined = np.vstack(paths) if paths else np.zeros((0, 2))
-    fig.add_trace(
-        go.Scatter(
-            x=joined[:, 0],
-            y=joined[:, 1],
-            mode="lines",
-            line=dict(color=color, width=1),
-            name=name,
-            hoverinfo="skip",
-        )
-    )
-
-
-def curve_figure(title: str, x_title: str, y_title: str, *, height: int = 430) -> go.Figure:
-    """An empty figure for 1D curves (a conditional density, a latent's marginal)."""
-    fig = go.Figure()
-    fig.update_layout(
-        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
-        template="plotly_white",
-        font=FONT,
-        height=height,
-        margin=dict(l=55, r=15, t=40, b=45),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
-    )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
-    return fig
-
-
-def add_curve(
-    fig: go.Figure,
-    x: np.ndarray,
-    y: np.ndarray,
-    name: str,
-    *,
-    color: str | None = None,
-    dash: str | None = None,
-) -> None:
-    fig.add_trace(
-        go.Scatter(
-            x=np.asarray(x, dtype=np.float64),
-            y=np.asarray(y, dtype=np.float64),
-            mode="lines",
-            line=dict(color=color, width=2, dash=dash),
-            name=name,
-        )
-    )
-
-
-def ellipse(mean: np.ndarray, scale_tril: np.ndarray, radius: float, points: int = 72) -> np.ndarray:
-    """The contour {mean + radius · L u : |u| = 1} of N(mean, L Lᵀ) at `radius` standard deviations.
-
-    mean: (2,), scale_tril: (2, 2) -> (points, 2), closed (the last point repeats the first)."""
-    angles = np.linspace(0.0, 2 * np.pi, points)
-    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    return np.asarray(mean) + radius * circle @ np.asarray(scale_tril).T
-
-
-def add_vector_field(
-    fig: go.Figure,
-    box: Box,
-    vectors_at: Callable[[torch.Tensor], torch.Tensor],
-    name: str,
-    *,
-    n: int = 17,
-) -> None:
-    """A heat map of |v| and arrows of v's direction at the centres of an n × n grid over the box.
-
-    `vectors_at` maps (m, 2) float32 CPU points to (m, 2) vectors in data units, on any device.
-    Arrow lengths go as √(|v| / max |v|), so that slow regions still show their direction."""
-    xs = np.linspace(box.xmin, box.xmax, 2 * n + 1)[1::2]
-    ys = np.linspace(box.ymin, box.ymax, 2 * n + 1)[1::2]
-    points = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), dtype=torch.float32)
-    with torch.no_grad():
-        vectors = vectors_at(points).float().cpu()
-    length = vectors.norm(dim=1, keepdim=True)
-    add_heatmap(fig, xs, ys, length.reshape(n, n).numpy(), name, colorscale="Blues")
-    spacing = min(xs[1] - xs[0], ys[1] - ys[0])
-    relative = (length / length.max().clamp_min(1e-12)).sqrt()
-    arrows = vectors / length.clamp_min(1e-12) * spacing * 0.8 * relative
-    add_arrows(fig, points.numpy(), arrows.numpy(), "direction")
+def _vector_field(layer: VectorField) -> list[go.BaseTraceType]:
+    """A heat map of |v| and arrows of v's direction at the grid's points. Arrow lengths go as
+    √(|v| / max |v|), so that slow regions still show their direction."""
+    x, y = np.asarray(layer.x, dtype=np.float64), np.asarray(layer.y, dtype=np.float64)
+    vectors = np.asarray(layer.vectors, dtype=np.float32)
+    length = np.linalg.norm(vectors, axis=-1)
+    spacing = min(x[1] - x[0], y[1] - y[0]) if len(x) > 1 and len(y) > 1 else 1.0
+    relative = np.sqrt(length / max(float(length.max()), 1e-12))
+    arrows = vectors / np.maximum(length, 1e-12)[..., None] * (spacing * ARROW_FILL * relative)[..., None]
+    starts = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
+    heat = _heatmap(x, y, length, layer.name, HEATMAP_STYLES["speed"])
+    return [heat, *_arrows(starts, arrows.reshape(-1, 2), "direction", ARROW_STYLES["arrow"])]
