@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.models.nets import FourierFeatures, mlp
 from genviz.views.layers import Bars, Curve, Layer, Panel, View, VLine
 
 Hidden = Annotated[
@@ -36,31 +37,11 @@ BAND_FRACTION = 0.03  # half-width of the held-out band around the slider, as a 
 HISTOGRAM_BINS = 40
 
 
-class FourierFeatures(nn.Module):
-    """z₁ -> (z₁, cos ω_j z₁, sin ω_j z₁) with ω_j = 2^j, j < frequencies. z1: (n,) -> (n, 1 + 2F)."""
-
-    def __init__(self, frequencies: int) -> None:
-        super().__init__()
-        self.register_buffer("omega", 2.0 ** torch.arange(frequencies, dtype=torch.float32))
-        self.size = 1 + 2 * frequencies
-
-    def forward(self, z1: torch.Tensor) -> torch.Tensor:
-        angles = z1[:, None] * self.omega
-        return torch.cat([z1[:, None], angles.cos(), angles.sin()], dim=1)
-
-
-def mlp(features: FourierFeatures, hidden: tuple[int, ...], out: int) -> nn.Sequential:
-    """Fourier features of z₁, then SiLU layers, then a linear head of `out` values."""
-    layers: list[nn.Module] = [features]
-    width = features.size
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.SiLU()]
-        width = h
-    head = nn.Linear(width, out)
-    with torch.no_grad():
-        head.weight.mul_(0.1)  # start close to the bias, which `fit_data` sets from the data
-        head.bias.zero_()
-    return nn.Sequential(*layers, head)
+def conditional_net(frequencies: int, hidden: tuple[int, ...], out: int) -> nn.Sequential:
+    """Fourier features of z₁, then SiLU layers, then a linear head of `out` values that starts
+    close to its bias, which `fit_data` sets from the data."""
+    features = FourierFeatures(frequencies)
+    return nn.Sequential(features, *mlp(features.size, hidden, out, head="small"))
 
 
 class Autoregressive2D(GenerativeModel):
@@ -201,7 +182,7 @@ class ARMixture(Autoregressive2D):
                  hidden: Hidden = (64, 64), frequencies: Frequencies = 5) -> None:  # fmt: skip
         super().__init__()
         self.first = nn.Parameter(torch.zeros(3 * components))  # q(z₁): logits, means, raw scales
-        self.net = mlp(FourierFeatures(frequencies), hidden, 3 * components)
+        self.net = conditional_net(frequencies, hidden, 3 * components)
 
     @torch.no_grad()
     def fit_data(self, x: torch.Tensor) -> None:
@@ -250,7 +231,7 @@ class ARSoftmax(Autoregressive2D):
         edges = torch.linspace(-half_range, half_range, bins + 1, dtype=torch.float64)
         self.register_buffer("edges", edges.float(), persistent=False)
         self.first = nn.Parameter(torch.zeros(bins + 2))
-        self.net = mlp(FourierFeatures(frequencies), hidden, bins + 2)
+        self.net = conditional_net(frequencies, hidden, bins + 2)
         self.log_rate = nn.Parameter(torch.zeros(2, 2))  # exponential tail rates: [coordinate, side]
 
     def classes(self, z: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,9 @@ import math
 from typing import Annotated, ClassVar, Literal
 
 import torch
-from torch import nn
 
 from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext, ViewControl
+from genviz.models.nets import TimeMLP
 from genviz.models.ode import integrate, ode_log_prob, sampled_field, standard_normal_log_prob, time_grid
 from genviz.views.layers import Paths, Points, View, box_view
 
@@ -25,7 +25,6 @@ COSINE_S = 0.008  # Nichol & Dhariwal 2021 offset
 LOG_ALPHA_BAR_END = -10.0  # the cosine schedule is stopped where ᾱ = e^−10, like the linear one
 T_MIN = 1e-3  # the ODE likelihood starts here: σ(T_MIN) ≈ 0.01 data standard deviations
 ODE_STEPS = 16  # RK4 steps of the likelihood and sampling ODE (`time_grid`); 32 move mean log q < 0.001
-TIME_OMEGA = 30.0  # highest time frequency: the field must vary slowly in t for a few-step ODE solver
 VIEW_PATHS = 8  # sample paths the view draws
 VIEW_PATH_POINTS = 25
 VLB_DRAWS = 16  # Monte Carlo draws of (step, noise) per point for the variational bound
@@ -73,47 +72,6 @@ def discrete_schedule(steps: int, schedule: Schedule) -> dict[str, torch.Tensor]
     b = 1 - alpha
     tilde = torch.cat([torch.zeros(1, dtype=torch.float64), b[1:] * (1 - ab[:-1]) / (1 - ab[1:])])
     return {"alpha_bar": ab, "alpha": alpha, "beta": b, "beta_tilde": tilde}
-
-
-# ---------------------------------------------------------------- the network
-
-
-class TimeMLP(nn.Module):
-    """f(x, t): (n, 2), () or (n,) -> (n, 2), an MLP on [x, sin/cos(2^k x), sin/cos(ω t)].
-
-    The coordinate features let a small MLP draw sharp detail (as in tiny-diffusion);
-    SiLU keeps the field smooth, which the ODE solver and the divergence need."""
-
-    def __init__(
-        self,
-        hidden: int,
-        depth: int,
-        frequencies: int,
-        time_features: int = 16,
-        max_omega: float = TIME_OMEGA,
-        zero_output: bool = False,
-    ) -> None:
-        super().__init__()
-        self.register_buffer("freq", 2.0 ** torch.arange(frequencies, dtype=torch.float32))
-        omega = torch.exp(torch.linspace(0.0, math.log(max_omega), time_features // 2))
-        self.register_buffer("omega", omega)
-        sizes = [2 + 4 * frequencies + time_features] + [hidden] * depth
-        layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(a, b), nn.SiLU()]
-        self.net = nn.Sequential(*layers, nn.Linear(hidden, 2))
-        if zero_output:  # f = 0 at first: the family's closed-form Gaussian term alone
-            nn.init.zeros_(self.net[-1].weight)
-            nn.init.zeros_(self.net[-1].bias)
-
-    def features(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """[x, sin(2^k x), cos(2^k x), sin(ω t), cos(ω t)]. x: (n, 2), t: () or (n,) -> (n, width)."""
-        angles = x[:, :, None] * self.freq  # (n, 2, F)
-        wt = t.to(x.dtype).expand(len(x))[:, None] * self.omega  # (n, time_features / 2)
-        return torch.cat([x, angles.sin().flatten(1), angles.cos().flatten(1), wt.sin(), wt.cos()], 1)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(self.features(x, t))
 
 
 # ---------------------------------------------------------------- the family

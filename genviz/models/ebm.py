@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import torch
-from torch import nn
 
 from genviz.grid import Box
 from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+from genviz.models.nets import mlp
 from genviz.views.layers import Heatmap, Paths, Points, View, box_view
 
 Energy = Callable[[torch.Tensor], torch.Tensor]  # z: (n, 2) -> (n,)
@@ -66,20 +66,6 @@ def contrastive_loss(e_data: torch.Tensor, e_neg: torch.Tensor, alpha: float) ->
     return e_data.mean() - e_neg.mean() + alpha * (e_data.pow(2).mean() + e_neg.pow(2).mean())
 
 
-def mlp(hidden: tuple[int, ...]) -> nn.Sequential:
-    """2 -> hidden -> 1 with SiLU: smooth, so Langevin sees a smooth gradient. The last layer
-    starts at zero, so the initial q is the quadratic term's Gaussian."""
-    layers: list[nn.Module] = []
-    width = 2
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.SiLU()]
-        width = h
-    last = nn.Linear(width, 1)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    return nn.Sequential(*layers, last)
-
-
 class EBM(GenerativeModel):
     title = "Energy-based model (Langevin MCMC)"
     density_kind = "unnormalised"
@@ -113,7 +99,8 @@ class EBM(GenerativeModel):
         self.negatives, self.langevin_steps, self.step_size = negatives, langevin_steps, step_size
         self.noise, self.reinit, self.alpha, self.confine = noise, reinit, alpha, confine
         self.standardize = Standardize()
-        self.net = mlp(hidden)
+        # SiLU: smooth, so Langevin sees a smooth gradient; a zero head: q starts as the quadratic's Gaussian
+        self.net = mlp(2, hidden, 1, head="zero")
         self.register_buffer("sample_box", torch.tensor([-3.0, 3.0, -3.0, 3.0]))  # data units
         self.register_buffer("chains", torch.zeros(chains, 2))  # standardised units
         self.register_buffer("trails", torch.zeros(TRAILS, langevin_steps + 1, 2))

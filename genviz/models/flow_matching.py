@@ -14,7 +14,8 @@ from typing import Annotated, ClassVar
 import torch
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
-from genviz.models.diffusion import VIEW_PATHS, Depth, Frequencies, Hidden, TimeMLP
+from genviz.models.diffusion import VIEW_PATHS, Depth, Frequencies, Hidden
+from genviz.models.nets import TimeMLP
 from genviz.models.ode import integrate, ode_log_prob, sampled_field, time_grid
 from genviz.views.layers import Paths, Points, View, box_view
 

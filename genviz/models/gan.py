@@ -15,6 +15,7 @@ the metrics estimate one from its samples.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+from genviz.models.nets import mlp
 from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
 GanLoss = Literal["non-saturating", "least-squares", "wasserstein-gp"]
@@ -46,15 +48,7 @@ VIEW_LINES = 13  # latent grid lines along each axis
 VIEW_FAKES = 600
 VIEW_ARROWS = 60
 ARROW_SHARE = 0.08  # the longest arrow spans this share of the box's width
-
-
-def mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
-    """Fully connected network with LeakyReLU(0.2) between layers."""
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(n_in, width), nn.LeakyReLU(0.2)]
-        n_in = width
-    return nn.Sequential(*layers, nn.Linear(n_in, n_out))
+LEAKY_RELU = functools.partial(nn.LeakyReLU, 0.2)  # both players' activation
 
 
 def gradient_penalty(critic: nn.Module, points: torch.Tensor) -> torch.Tensor:
@@ -116,8 +110,8 @@ class GAN(GenerativeModel):
         self.disc_steps = disc_steps or USUAL_DISC_STEPS[loss]
         self.penalty = penalty
         self.standardize = Standardize()
-        self.generator = mlp(latent_dim, hidden, 2)
-        self.discriminator = mlp(2, hidden, 1)
+        self.generator = mlp(latent_dim, hidden, 2, activation=LEAKY_RELU)
+        self.discriminator = mlp(2, hidden, 1, activation=LEAKY_RELU)
 
     # ------------------------------------------------------------------ model
     def fit_data(self, x: torch.Tensor) -> None:

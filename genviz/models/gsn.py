@@ -27,9 +27,9 @@ from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.models.nets import mlp
 from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
 LOG_2PI = math.log(2 * math.pi)
@@ -90,16 +90,6 @@ def sample_raw(raw: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     return Mixture.from_raw(chosen, centre).gaussian_sample()
 
 
-def mlp(hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
-    """2 -> hidden -> n_out with SiLU."""
-    layers: list[nn.Module] = []
-    width = 2
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.SiLU()]
-        width = h
-    return nn.Sequential(*layers, nn.Linear(width, n_out))
-
-
 class GSN(GenerativeModel):
     title = "Generative stochastic network (denoising chain)"
     density_kind = "none"
@@ -127,13 +117,10 @@ class GSN(GenerativeModel):
         super().__init__()
         self.components, self.noise, self.chain_steps = components, noise, chain_steps
         self.standardize = Standardize()
-        self.net = mlp(hidden, 6 * components)
         # Start as "reconstruct roughly where you are": offsets 0, scale ≈ σ, spread components a bit.
-        last = self.net[-1]
+        self.net = mlp(2, hidden, 6 * components, head="small")
         with torch.no_grad():
-            last.weight.mul_(0.1)
-            last.bias.zero_()
-            bias = last.bias.view(components, 6)
+            bias = self.net[-1].bias.view(components, 6)
             bias[:, 1:3] = 0.5 * noise * torch.randn(components, 2)
             bias[:, 3:5] = math.log(noise)
 

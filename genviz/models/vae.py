@@ -19,9 +19,9 @@ import math
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
-from torch import nn
 
 from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext
+from genviz.models.nets import mlp
 from genviz.models.vae_view import latent_view
 from genviz.numerics import logsumexp
 
@@ -47,14 +47,6 @@ EVAL_SEED = 0  # private stream of the reported bounds: evaluation must not move
 Hidden = Annotated[
     tuple[int, ...], Range(4, 1024, max_length=8), "hidden layer widths of the encoder and the decoder"
 ]
-
-
-def mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(inputs, width), nn.SiLU()]
-        inputs = width
-    return nn.Sequential(*layers, nn.Linear(inputs, outputs))
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
