@@ -17,21 +17,28 @@ import math
 import os
 import sys
 import textwrap
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import torch
 
 from genviz.config import USER_DATA, ConfigError, RunConfig, parse_assignment
 from genviz.data import DataSource
 from genviz.grid import Box
-from genviz.metrics import Result, log_q_at, mean_and_se, unavailable
+from genviz.metrics import Result, log_q_at, mean_and_se
 from genviz.models import MODELS, GenerativeModel, Hyperparameter, hyperparameters
-from genviz.persist import CONFIG_FILE, MODEL_FILE, load_model, save_model
 from genviz.pointsfile import PointsError, read_points
+from genviz.rundir import (
+    CONFIG_FILE,
+    DENSITY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RunDirError,
+    json_ready,
+    read_run,
+    write_run,
+)
 from genviz.targets import TARGETS, Target
 from genviz.train import Evaluation, Trainer, resolve_device
 
@@ -39,16 +46,10 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_SECONDS = 30.0  # the budget when neither --steps nor --seconds is given
 PROGRESS_SECONDS = 1.0  # training time between progress lines
-GRID_CELLS = 200  # cells along the shorter side of the grid in density.npz
 MIN_EVAL_POINTS = 2  # a standard error needs two
 THREADS_VARIABLE = "GENVIZ_THREADS"
 DEFAULT_THREADS = 1  # these models are small: one thread beats several contending for a few cores
-METRICS_FILE = "metrics.json"
-DENSITY_FILE = "density.npz"
-# What a damaged or foreign run directory makes load_model raise (a bad zip, bad JSON, a wrong state).
-LOAD_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile)
 LIST_DESCRIPTION = 72  # characters of a target's definition in the human-readable list
-MAX_DETAIL = 200  # characters of a library error quoted in a message (a state-dict mismatch lists every key)
 
 
 class UsageError(Exception):
@@ -264,89 +265,6 @@ def _short(result: Result) -> str:
     return f"{result.value:.3f}" + (f" ± {result.se:.3f}" if result.se is not None else "")
 
 
-def write_run(out: Path, trainer: Trainer) -> Result:
-    """Write density.npz, the model and metrics.json; returns the quadrature cross-check of the KL."""
-    log_q = _write_density(out / DENSITY_FILE, trainer, GRID_CELLS)
-    save_model(out, trainer.config, trainer.model, trainer.data.box)
-    quadrature = trainer.kl_by_quadrature(GRID_CELLS, log_q) or unavailable("KL", _no_quadrature(trainer))
-    _write_json(out / METRICS_FILE, run_metrics(trainer, quadrature))
-    return quadrature
-
-
-def _no_quadrature(trainer: Trainer) -> str:
-    if trainer.data.target is None:
-        return "no quadrature: the data's density is unknown"
-    return f"no quadrature: the model's density is {trainer.model.density_kind}, not exact"
-
-
-def _write_density(path: Path, trainer: Trainer, resolution: int) -> torch.Tensor:
-    """Write density.npz; returns the model's log density grid for reuse."""
-    grid, log_q = trainer.density_grid(resolution)
-    arrays = {"x": grid.x.numpy(), "y": grid.y.numpy(), "log_q": log_q.numpy()}
-    target = trainer.target_grid(resolution)
-    if target is not None:
-        arrays["log_p"] = target[1].double().numpy()
-    np.savez(path, box=np.array(grid.box.as_list()), **arrays)
-    return log_q
-
-
-def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
-    """metrics.json: the final labelled results, the configuration and the learning curve."""
-    last = trainer.history[-1]
-    results = {"test_nll": last.nll, "entropy": last.entropy, "kl": last.kl, "kl_quadrature": quadrature}
-    why_null = {key: result.method for key, result in results.items() if result.value is None}
-    cross_check = (
-        {"value": quadrature.value, "kind": quadrature.kind, "method": quadrature.method}
-        if quadrature.value is not None
-        else None
-    )
-    metrics = {
-        "target": trainer.config.target,
-        "model": trainer.config.model,
-        "steps": trainer.step,
-        "seconds": trainer.train_seconds,
-        "device": str(trainer.device),
-        "n_test": len(trainer.data.test),
-        **_labelled("test_nll", "nll", last.nll),
-        "entropy": last.entropy.value,
-        "entropy_kind": last.entropy.kind,
-        "entropy_method": last.entropy.method,
-        **_labelled("kl", "kl", last.kl),
-        "kl_quadrature": cross_check,
-        "other_nlls": [other.to_dict() for other in last.others],
-        "rollbacks": [rollback.message() for rollback in trainer.rollbacks],
-        "stopped": trainer.stopped,
-        "config": trainer.config.to_dict(),
-        "history": [evaluation.row() for evaluation in trainer.history],
-    }
-    return {**json_ready(metrics, "", why_null), "why_null": why_null}
-
-
-def _labelled(key: str, label: str, result: Result) -> dict[str, Any]:
-    return {
-        key: result.value,
-        f"{key}_se": result.se,
-        f"{label}_kind": result.kind,
-        f"{label}_method": result.method,
-    }
-
-
-def json_ready(value: Any, path: str, why_null: dict[str, str]) -> Any:
-    """`value` with every non-finite float replaced by None, the reason noted under its path."""
-    if isinstance(value, float) and not math.isfinite(value):
-        why_null[path] = f"the value was {value}, which JSON cannot hold"
-        return None
-    if isinstance(value, dict):
-        return {k: json_ready(v, f"{path}.{k}" if path else str(k), why_null) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v, f"{path}[{i}]", why_null) for i, v in enumerate(value)]
-    return value
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def summary(trainer: Trainer, out: Path, quadrature: Result) -> str:
     """What a user reads at the end: the run, where it went, and the labelled results."""
     config, last = trainer.config, trainer.history[-1]
@@ -377,21 +295,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def open_run(directory: Path) -> tuple[RunConfig, GenerativeModel, Box]:
-    """load_model, with a clear error for anything that is not a run directory."""
-    if not directory.exists():
-        raise UsageError(f"no such run directory: {directory}")
-    if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory; give the DIR that train --out wrote")
-    missing = " or ".join(name for name in (CONFIG_FILE, MODEL_FILE) if not (directory / name).is_file())
-    if missing:
-        raise UsageError(f"{directory} is not a run directory (no {missing}); write one with train --out")
-    if not zipfile.is_zipfile(directory / MODEL_FILE):
-        raise UsageError(f"{directory}: {MODEL_FILE} is not an .npz archive; the run is damaged")
+    """read_run, its complaint about the directory as a usage error."""
     try:
-        return load_model(directory)
-    except LOAD_ERRORS as error:
-        why = textwrap.shorten(f"{type(error).__name__}: {error}", MAX_DETAIL)
-        raise UsageError(f"{directory}: cannot load the saved model ({why})") from None
+        return read_run(directory)
+    except RunDirError as error:
+        raise UsageError(str(error)) from None
 
 
 def evaluate_points(model: GenerativeModel, points: torch.Tensor, box: Box) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from genviz import cli, pointsfile
+from genviz import cli, pointsfile, rundir
 from genviz.metrics import density_log_prob
 from genviz.models import MODELS, hyperparameters
-from genviz.persist import load_model
+from genviz.rundir import load_model
 from genviz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_train_on_data_reports_no_kl(data_run: tuple[Path, subprocess.CompletedP
 
 def test_non_finite_values_become_null_with_a_reason() -> None:
     why: dict[str, str] = {}
-    assert cli.json_ready({"a": math.inf, "b": [1.0, math.nan]}, "", why) == {"a": None, "b": [1.0, None]}
+    assert rundir.json_ready({"a": math.inf, "b": [1.0, math.nan]}, "", why) == {"a": None, "b": [1.0, None]}
     assert set(why) == {"a", "b[1]"}
 
 

@@ -11,7 +11,7 @@ from genviz.config import RunConfig
 from genviz.grid import Box
 from genviz.metrics import density_log_prob, model_log_prob, private_samples
 from genviz.models import MODELS, hyperparameters
-from genviz.persist import load_model, save_model
+from genviz.rundir import load_model, save_model
 from genviz.targets import TARGETS
 from genviz.train import Trainer
 
