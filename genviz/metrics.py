@@ -17,6 +17,7 @@ import torch
 from genviz.estimators import knn_log_density, knn_method
 from genviz.grid import Box, Grid
 from genviz.models.base import DensityKind, GenerativeModel
+from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets.base import Target
 
 Kind = Literal["exact", "bound", "estimate", "unavailable"]
@@ -67,7 +68,7 @@ def model_log_prob(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
     Gradients are off except for an ODE likelihood, whose exact divergence needs autograd."""
     model.eval()
     device = model.device
-    with torch.set_grad_enabled(model.density_kind == "ode"):
+    with torch.set_grad_enabled(DENSITY_KINDS[model.density_kind].autograd):
         out = [
             model.log_prob(block.to(device, torch.float32)).detach().double().cpu()
             for block in x.split(EVAL_CHUNK)
@@ -82,7 +83,7 @@ def density_log_prob(
     """log q on x, normalised: an unnormalised model (an energy) is divided by its
     partition function over `box`, computed by quadrature on a grid. x: (n, 2) -> (n,)."""
     log_q = model_log_prob(model, x)
-    if model.density_kind == "unnormalised":
+    if DENSITY_KINDS[model.density_kind].normalise:
         grid = box.grid(resolution)
         log_q = log_q - grid.log_mass(model_log_prob(model, grid.points.float()))
     return log_q
@@ -103,18 +104,18 @@ def log_q_at(model: GenerativeModel, x: torch.Tensor, box: Box, seed: int = 0) -
     A model with no density gets a k-nearest-neighbour estimate from its own samples,
     drawn from a private random stream seeded with `seed`."""
     density = model.density_kind
-    if density == "none":
+    if DENSITY_KINDS[density].from_samples:
         samples = private_samples(model, KNN_SAMPLES, seed)
         return LogQ(knn_log_density(samples, x), "estimate", knn_method(len(samples)))
     values = density_log_prob(model, x, box)
-    if density == "unnormalised":
+    if DENSITY_KINDS[density].normalise:
         method = (
             f"partition function by quadrature on a {PARTITION_RESOLUTION}² grid; q restricted to the box"
         )
         return LogQ(values, "exact", _joined(model.density_method, method))
     if density == "ode":  # exact up to the ODE solver's error, which has no error bar
         return LogQ(values, "estimate", f"ODE likelihood: {model.density_method}")
-    kind: Kind = {"exact": "exact", "bound": "bound"}[density]
+    kind: Kind = DENSITY_KINDS[density].nll
     return LogQ(values, kind, model.density_method)
 
 
@@ -133,7 +134,7 @@ def _joined(*parts: str) -> str:
 
 def nll_kind(density: DensityKind) -> Kind:
     """What a held-out NLL computed from this kind of log_prob is."""
-    return {"exact": "exact", "unnormalised": "exact", "bound": "bound"}.get(density, "estimate")
+    return DENSITY_KINDS[density].nll
 
 
 def held_out_nll(log_q: LogQ) -> Result:

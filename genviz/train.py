@@ -31,6 +31,7 @@ from genviz.metrics import (
     private_samples,
 )
 from genviz.models import MODELS, GenerativeModel
+from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
 
 SNAPSHOT_EVERY = 25  # steps between saved good states for rollback
@@ -258,7 +259,7 @@ class Trainer:
         """The model's log density on the data's box grid, (k, m) float64: for a family
         without a density, a KDE of its samples (see `density_title`)."""
         grid = self.data.box.grid(resolution)
-        if self.model.density_kind == "none":
+        if DENSITY_KINDS[self.model.density_kind].from_samples:
             samples = private_samples(self.model, KDE_SAMPLES, self.config.seed + self.step)
             return grid, binned_kde(samples, grid)
         return grid, grid.reshape(density_log_prob(self.model, grid.points.float(), self.data.box))
@@ -282,13 +283,13 @@ class Trainer:
 
         `log_q` is the model's grid from `density_grid(resolution)` when the caller has it."""
         target = self.target_grid(resolution)
-        if target is None or self.model.density_kind == "bound":
+        if target is None or not DENSITY_KINDS[self.model.density_kind].quadrature:
             return None  # exp(ELBO) is not a density: its quadrature would mean nothing
         grid, log_p = target
         if log_q is None:
             log_q = self.density_grid(resolution)[1]
         result = kl_quadrature(log_p, log_q, grid)
-        if self.model.density_kind == "none":
+        if DENSITY_KINDS[self.model.density_kind].from_samples:
             return replace(result, method=f"{result.method}; q by {kde_method(KDE_SAMPLES)}")
         return result
 
@@ -299,15 +300,7 @@ class Trainer:
 
 def density_title(family: type[GenerativeModel]) -> str:
     """What `Trainer.density_grid` shows for a family, for a heat map's title."""
-    kind = family.density_kind
-    if kind == "none":
-        return f"model q(x): KDE of {KDE_SAMPLES:,} samples (an estimate)"
-    if kind == "bound":
-        return "exp(lower bound on log q)"
-    return {
-        "ode": "model q(x) (ODE likelihood)",
-        "unnormalised": "model q(x) (normalised on the box)",
-    }.get(kind, "model q(x)")
+    return DENSITY_KINDS[family.density_kind].title.format(samples=KDE_SAMPLES)
 
 
 class NonFinite(Exception):

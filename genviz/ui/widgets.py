@@ -10,6 +10,7 @@ import streamlit as st
 from genviz.config import DEVICES, SCHEDULES, USER_DATA, ConfigError, RunConfig
 from genviz.data import TEST_FRACTION
 from genviz.models import MODELS, Hyperparameter, hyperparameters
+from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
 from genviz.ui.state import BATCH_SIZES, DEFAULT, Session, _show
 
@@ -67,13 +68,6 @@ MODEL_HELP = (
     "the family q is drawn from, in the order of the taxonomy of generative models: explicit density "
     "(tractable, then approximate), implicit density, then diffusion and flow matching"
 )
-DENSITY_WORDS = {
-    "exact": "density: **exact**",
-    "bound": "density: a **lower bound**",
-    "unnormalised": "density: **unnormalised**, normalised by quadrature on the box",
-    "ode": "density: by an **ODE** solve",
-    "none": "**no density**: estimates from samples",
-}
 
 
 def _title(name: str) -> str:
@@ -83,7 +77,7 @@ def _title(name: str) -> str:
 def branch_caption(name: str) -> str:
     """Where the family sits in the taxonomy and what kind of density it gives."""
     family = MODELS[name]
-    return f"{family.branch} · {DENSITY_WORDS[family.density_kind]}"
+    return f"{family.branch} · {DENSITY_KINDS[family.density_kind].words}"
 
 
 def _choice(label: str, options: list[Any], key: str, current: Any, help: str, fmt: Any = str) -> Any:
