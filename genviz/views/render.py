@@ -1,4 +1,10 @@
-"""Figures: arrays in, plotly `Figure` out. No state, no streamlit. Every colour and style lives here.
+"""The one renderer: views and arrays in, plotly `Figure` out. No state, no streamlit, no torch.
+Every colour and style lives here.
+
+- `density_scale`, `density_panel`: the live heat maps, one panel per figure on a colour scale
+  fixed by the target, sent as uint8 levels; `density_pair` puts two side by side (files, tests);
+- `nll_curve`, `kl_curve`: the learning curves;
+- `figure`: any family's `View` (genviz.views.layers), each layer drawn in its named style.
 
 Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
 `(x[j], y[i])`; learning curves arrive as the rows of `Evaluation.row()`.
