@@ -221,8 +221,8 @@ class Trainer:
         for name, state in copy.deepcopy(optimizer_states).items():
             self.optimizers[name].load_state_dict(state)
         self.lr_scale *= LR_CUT
-        self.rollbacks.append(Rollback(self.step, step, what, self.lr))
-        self.step = step
+        failed_at, self.step = self.step, step  # the rate after a rollback is the restored step's
+        self.rollbacks.append(Rollback(failed_at, step, what, self.lr))
         if len(self.rollbacks) >= MAX_ROLLBACKS:
             count = len(self.rollbacks)
             self.stopped = f"training diverged: {count} non-finite steps despite lowering the learning rate"

@@ -72,6 +72,25 @@ def test_non_finite_loss_rolls_back_with_a_lower_learning_rate() -> None:
     assert math.isfinite(trainer.record().nll.value)
 
 
+def test_rollback_reports_the_rate_training_resumes_with() -> None:
+    """On a short cosine budget the rate at the failed step and at the restored one differ a lot:
+    the message must give the rate the next step takes (the restored step's, halved)."""
+    steps = 2 * SNAPSHOT_EVERY
+    trainer = Trainer(small_config(steps=steps, lr=1e-2))
+    trainer.train(max_steps=2 * SNAPSHOT_EVERY - 2)  # snapshot at SNAPSHOT_EVERY, fail near the end
+    real_loss = trainer.model.loss
+    trainer.model.loss = lambda x: real_loss(x) * float("nan")
+    trainer.train(max_steps=1)
+    trainer.model.loss = real_loss
+    (rollback,) = trainer.rollbacks
+    assert rollback.step == 2 * SNAPSHOT_EVERY - 2 and rollback.restored_step == SNAPSHOT_EVERY
+    cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * SNAPSHOT_EVERY / steps))
+    assert rollback.new_lr == pytest.approx(trainer.lr) == pytest.approx(1e-2 * 0.5 * cosine)
+    assert f"{trainer.lr:.2e}" in rollback.message()
+    trainer.train(max_steps=1)
+    assert trainer.optimizers["model"].param_groups[0]["lr"] == pytest.approx(rollback.new_lr)
+
+
 def test_non_finite_parameters_are_caught_and_undone() -> None:
     trainer = Trainer(small_config(steps=200))
     trainer.train(max_steps=SNAPSHOT_EVERY)
