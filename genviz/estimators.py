@@ -18,7 +18,7 @@ from genviz.grid import Grid
 
 KNN_K = 10
 DIRECT = "donot_use_mm_for_euclid_dist"
-KNN_CHUNK = 2048  # query points per distance block: bounds memory at (chunk × samples)
+KNN_PAIRS = 1 << 22  # (query point, sample) distances per block: 16 MB of float32
 KDE_FACTOR = 0.5  # bandwidth = factor × Scott's rule: Scott's alone blurs multimodal targets
 UNIFORM_SHARE = 1e-3  # mixed in over the box, so that an empty cell costs a finite, large KL
 
@@ -33,12 +33,13 @@ def knn_log_density(samples: torch.Tensor, x: torch.Tensor, k: int = KNN_K) -> t
 
     samples: (m, 2), x: (n, 2) -> (n,) float64. Distances in float32 (twice as fast as float64),
     computed directly: the matrix-product shortcut loses the small distances a sharp model has."""
-    samples = samples.float()
-    distances = []
-    for block in x.float().split(KNN_CHUNK):
-        nearest = torch.cdist(block, samples, compute_mode=DIRECT).topk(k, dim=1, largest=False)
-        distances.append(nearest.values[:, -1])
-    r = torch.cat(distances).double().clamp_min(1e-12)
+    samples, x = samples.float(), x.float()
+    r = torch.empty(len(x), dtype=torch.float64)  # one tensor: no small results between large blocks
+    rows = max(1, KNN_PAIRS // len(samples))
+    for start in range(0, len(x), rows):
+        distances = torch.cdist(x[start : start + rows], samples, compute_mode=DIRECT)
+        r[start : start + rows] = distances.topk(k, dim=1, largest=False).values[:, -1].cpu()
+    r = r.clamp_min(1e-12)
     return digamma_int(k) - math.log(len(samples)) - math.log(math.pi) - 2 * r.log()
 
 

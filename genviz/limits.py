@@ -6,6 +6,7 @@ changes one with an environment variable, e.g. `GENVIZ_SLOTS=8 streamlit run app
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 
@@ -19,6 +20,11 @@ class HostLimits:
     idle_pause_seconds: float = 30.0  # a session whose page stopped polling pauses after this
     max_session_steps: int = 1_000_000  # optimisation steps one session may take in all
     max_session_train_seconds: float = 3600.0  # seconds of training one session may take in all
+    # What one model may cost, estimated before it is built (`genviz.cost.check_cost`); 0: no limit.
+    max_parameters: int = 5_000_000  # trainable parameters of one model
+    max_session_mb: float = 300.0  # memory of one session's model: weights, optimiser, snapshots, work
+    max_eval_seconds: float = 3.0  # one full evaluation (held-out metrics, heat map and cross-check)
+    max_step_seconds: float = 0.5  # one training step, which a training slice cannot interrupt
 
     @property
     def training_slots(self) -> int:
@@ -38,7 +44,7 @@ class HostLimits:
                 value = kind(text)
             except ValueError:
                 raise ValueError(f"GENVIZ_{spec.name.upper()}: cannot read {text!r} as a number") from None
-            if value < 0:
-                raise ValueError(f"GENVIZ_{spec.name.upper()} must be ≥ 0, got {text!r}")
+            if not value >= 0 or value == math.inf:  # NaN fails the first test
+                raise ValueError(f"GENVIZ_{spec.name.upper()} must be a finite number ≥ 0, got {text!r}")
             values[spec.name] = value
         return cls(**values)

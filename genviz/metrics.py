@@ -24,6 +24,9 @@ Kind = Literal["exact", "bound", "estimate", "unavailable"]
 EVAL_CHUNK = 16_384
 PARTITION_RESOLUTION = 256  # grid cells per side for an energy model's partition function
 KNN_SAMPLES = 10_000  # model samples behind a k-NN density estimate
+KNN_EVAL_POINTS = 4000  # held-out points for a k-NN estimate, which costs (points × samples) distances
+OTHER_POINTS = 2000  # held-out points for a family's further bounds (an IWAE bound costs K passes)
+KDE_SAMPLES = 20_000  # samples behind the heat map of a family without a density
 
 
 @dataclass(frozen=True)
@@ -98,20 +101,26 @@ class LogQ:
     method: str  # e.g. "probability-flow ODE, exact divergence, RK4 with 64 steps"; "" for a closed form
 
 
-def log_q_at(model: GenerativeModel, x: torch.Tensor, box: Box, seed: int = 0) -> LogQ:
+def log_q_at(
+    model: GenerativeModel,
+    x: torch.Tensor,
+    box: Box,
+    seed: int = 0,
+    samples: int = KNN_SAMPLES,
+    partition: int = PARTITION_RESOLUTION,
+) -> LogQ:
     """The model's log density at x by whatever its density kind allows. x: (n, 2).
 
-    A model with no density gets a k-nearest-neighbour estimate from its own samples,
-    drawn from a private random stream seeded with `seed`."""
+    A model with no density gets a k-nearest-neighbour estimate from `samples` of its own samples,
+    drawn from a private random stream seeded with `seed`; an energy is normalised on a
+    `partition`² grid."""
     density = model.density_kind
     if DENSITY_KINDS[density].from_samples:
-        samples = private_samples(model, KNN_SAMPLES, seed)
-        return LogQ(knn_log_density(samples, x), "estimate", knn_method(len(samples)))
-    values = density_log_prob(model, x, box)
+        drawn = private_samples(model, samples, seed)
+        return LogQ(knn_log_density(drawn, x), "estimate", knn_method(len(drawn)))
+    values = density_log_prob(model, x, box, partition)
     if DENSITY_KINDS[density].normalise:
-        method = (
-            f"partition function by quadrature on a {PARTITION_RESOLUTION}² grid; q restricted to the box"
-        )
+        method = f"partition function by quadrature on a {partition}² grid; q restricted to the box"
         return LogQ(values, "exact", _joined(model.density_method, method))
     if density == "ode":  # exact up to the ODE solver's error, which has no error bar
         return LogQ(values, "estimate", f"ODE likelihood: {model.density_method}")
@@ -137,10 +146,18 @@ def nll_kind(density: DensityKind) -> Kind:
     return DENSITY_KINDS[density].nll
 
 
-def held_out_nll(log_q: LogQ) -> Result:
-    """−mean log q on held-out points. A bound-type log q (an ELBO) makes this an upper bound."""
+def held_out_points(n: int, of: int | None = None) -> str:
+    """'10,000 held-out points', or for a live subset '2,000 of 10,000 held-out points while training'."""
+    if of is not None and of > n:
+        return f"{n:,} of {of:,} held-out points while training"
+    return f"{n:,} held-out points"
+
+
+def held_out_nll(log_q: LogQ, of: int | None = None) -> Result:
+    """−mean log q on held-out points. A bound-type log q (an ELBO) makes this an upper bound.
+    `of`: the points a full evaluation uses, when these are a subset of them."""
     value, se = mean_and_se(-log_q.values)
-    method = _joined(f"mean over {len(log_q.values):,} held-out points", log_q.method)
+    method = _joined(f"mean over {held_out_points(len(log_q.values), of)}", log_q.method)
     return Result("NLL", value, se, log_q.kind, method)
 
 
@@ -151,20 +168,23 @@ def entropy_result(target: Target | None) -> Result:
     return Result("H(p)", target.entropy, None, kind, target.entropy_method)
 
 
-def kl_monte_carlo(log_p: torch.Tensor | None, log_q: LogQ, target: Target | None) -> Result:
-    """KL(p ‖ q) = E_p[log p − log q] by Monte Carlo on held-out samples of p."""
+def kl_monte_carlo(
+    log_p: torch.Tensor | None, log_q: LogQ, target: Target | None, of: int | None = None
+) -> Result:
+    """KL(p ‖ q) = E_p[log p − log q] by Monte Carlo on held-out samples of p (a subset of `of`)."""
     if target is None or log_p is None:
         return unavailable("KL", "the data's density is unknown, so only the NLL is shown")
     value, se = mean_and_se(log_p - log_q.values)
     kind: Kind = "estimate" if target.density_known == "estimated" else log_q.kind
-    method = f"Monte Carlo on {len(log_p):,} held-out points"
+    method = f"Monte Carlo on {held_out_points(len(log_p), of)}"
     if target.density_known != "exact":
         method += f"; log p by {target.density_known}"
     return Result("KL", value, se, kind, _joined(method, log_q.method))
 
 
-def other_nlls(model: GenerativeModel, x: torch.Tensor) -> tuple[Result, ...]:
-    """The family's further log-likelihoods (an ELBO, an IWAE bound) as labelled NLLs. x: (n, 2)."""
+def other_nlls(model: GenerativeModel, x: torch.Tensor, of: int | None = None) -> tuple[Result, ...]:
+    """The family's further log-likelihoods (an ELBO, an IWAE bound) as labelled NLLs. x: (n, 2),
+    a subset of `of` points for a live evaluation."""
     model.eval()
     with torch.no_grad():
         others = model.other_log_likelihoods(x.to(model.device))
@@ -172,7 +192,7 @@ def other_nlls(model: GenerativeModel, x: torch.Tensor) -> tuple[Result, ...]:
     results = []
     for other in others:
         value, se = mean_and_se(-other.values.double().cpu())
-        method = _joined(f"mean over {len(x):,} held-out points", other.method)
+        method = _joined(f"mean over {held_out_points(len(x), of)}", other.method)
         results.append(Result(f"NLL via {other.name}", value, se, other.kind, method))
     return tuple(results)
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 import torch
 
 from genviz.config import ConfigError, RunConfig
+from genviz.cost import live_resolution, plan_evaluation, profile_of
 from genviz.data import DataSource, target_log_prob_grid
 from genviz.estimators import binned_kde, kde_method
 from genviz.grid import DEFAULT_RESOLUTION, Grid
 from genviz.metrics import (
+    KDE_SAMPLES,
     Result,
     density_log_prob,
     entropy_result,
@@ -39,9 +41,6 @@ LR_CUT = 0.5  # learning-rate factor after each rollback
 MAX_ROLLBACKS = 12  # after this many, training stops and says it diverged
 MIN_LR_FACTOR = 0.02  # the cosine schedule decays to this fraction of the base rate
 INIT_POINTS = 4096  # points given to `fit_data`
-OTHER_POINTS = 2000  # held-out points for a family's further bounds (an IWAE bound costs K passes)
-KDE_SAMPLES = 20_000  # samples behind the heat map of a family without a density
-KNN_EVAL_POINTS = 4000  # held-out points for a k-NN estimate, which costs (points × samples) distances
 GRAD_CLIP = 1e3  # a guard against a blow-up, not a regulariser: well above normal gradient norms
 
 
@@ -66,6 +65,7 @@ class Evaluation:
     kl: Result
     entropy: Result
     others: tuple[Result, ...] = ()  # further NLLs a family reports (an ELBO, an IWAE bound)
+    live: bool = False  # made while training, on subsets of a costly family's points (see the methods)
 
     def row(self) -> dict[str, float | int | None]:
         row: dict[str, float | int | None] = {
@@ -228,10 +228,20 @@ class Trainer:
             self.stopped = f"training diverged: {count} non-finite steps despite lowering the learning rate"
 
     # -------------------------------------------------------------- evaluation
-    def record(self) -> Evaluation:
-        """Evaluate on the held-out points and append to the history."""
-        test, log_p = self._held_out()
-        log_q = log_q_at(self.model, test, self.data.box, seed=self.config.seed + self.step)
+    def record(self, live: bool = False) -> Evaluation:
+        """Evaluate on the held-out points and append to the history.
+
+        `live`: the cheaper evaluation for a page that is training. A family whose evaluation is
+        costly (a KDE of many centres, an ODE likelihood, an IWAE bound of many draws, a GSN's chains,
+        a k-NN estimate) uses subsets sized to take about `cost.LIVE_SECONDS`, and every method says
+        so ("… on 2,000 of 10,000 held-out points while training"); other families evaluate in full.
+        The default is the full evaluation, for a paused page, the command line and benchmarks."""
+        full = plan_evaluation(self.model, len(self.data.test))
+        plan = plan_evaluation(self.model, len(self.data.test), live=True) if live else full
+        test, log_p = self._held_out(plan.points)
+        seed = self.config.seed + self.step
+        log_q = log_q_at(self.model, test, self.data.box, seed, plan.samples, plan.partition)
+        of, other_of = full.points, full.other_points
         loss = self._loss_sum / self._loss_count if self._loss_count else None
         self._loss_sum, self._loss_count = 0.0, 0
         evaluation = Evaluation(
@@ -239,21 +249,24 @@ class Trainer:
             self.train_seconds,
             loss,
             self.lr,
-            held_out_nll(log_q),
-            kl_monte_carlo(log_p, log_q, self.data.target),
+            held_out_nll(log_q, of),
+            kl_monte_carlo(log_p, log_q, self.data.target, of),
             entropy_result(self.data.target),
-            other_nlls(self.model, test[:OTHER_POINTS]),
+            other_nlls(self.model, test[: plan.other_points], other_of),
+            live,
         )
         self.history.append(evaluation)
         return evaluation
 
-    def _held_out(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The held-out points (and their log p), capped for a family with a costly density."""
-        n = self.model.eval_points or len(self.data.test)
-        if self.model.density_kind == "none":
-            n = min(n, KNN_EVAL_POINTS)
+    def _held_out(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The first n held-out points (a random subset: they are drawn independently) and their log p."""
         log_p = None if self.data.log_p_test is None else self.data.log_p_test[:n]
         return self.data.test[:n], log_p
+
+    def live_resolution(self, wanted: int) -> int:
+        """Cells per side for a heat map while training: `wanted`, or the family's `live_grid`, halved
+        (down to 32) until the grid is estimated to take about `cost.LIVE_SECONDS`."""
+        return live_resolution(profile_of(self.model), self.data.box, wanted)
 
     def density_grid(self, resolution: int = DEFAULT_RESOLUTION) -> tuple[Grid, torch.Tensor]:
         """The model's log density on the data's box grid, (k, m) float64: for a family

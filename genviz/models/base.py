@@ -58,6 +58,21 @@ class LogLikelihood:
 
 
 @dataclass(frozen=True)
+class EvaluationCost:
+    """What a family's work costs, in forward passes of all its networks per point, for the
+    budget check in `genviz.cost`. The defaults fit a network evaluated once per point."""
+
+    density_passes: float = 1.0  # per point of `log_prob` (an ODE: 4 per RK4 step, ×3 for the divergence)
+    other_passes: float = 0.0  # per point of `other_log_likelihoods` (a VAE: a decoder pass per draw)
+    sample_passes: float = 1.0  # per sample drawn (a GSN: one per chain step)
+    train_passes: float = 3.0  # per batch point of a training step: forward and backward
+    step_passes: float = 0.0  # per training step whatever the batch (an EBM's Langevin chains)
+    pairs: float = 0.0  # (point, stored item) pairs per point of `log_prob`: a KDE's centres, a VAE's nodes
+    train_pairs: float = 0.0  # pairs per batch point of a training step (a KDE adding points, EM)
+    working_bytes: float = 0.0  # the family's own largest temporary while evaluating (blocks of pairs)
+
+
+@dataclass(frozen=True)
 class ViewControl:
     """A slider of a family view, e.g. the time t of a diffusion's vector field."""
 
@@ -168,6 +183,11 @@ class GenerativeModel(nn.Module):
     def view(self, context: ViewContext) -> View | None:
         """The family's own view, as data (`genviz.views.layers`): what makes it different. None: no view."""
         return None
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """What evaluating and training cost, for `genviz.cost`; it must read only plain attributes
+        (the check builds the family on torch's "meta" device, whose tensors hold no values)."""
+        return EvaluationCost()
 
 
 class Standardize(nn.Module):

@@ -22,7 +22,16 @@ from typing import Annotated, ClassVar, Literal
 import torch
 from torch import nn
 
-from genviz.models.base import Batch, GenerativeModel, Range, Standardize, Step, ViewContext, ViewControl
+from genviz.models.base import (
+    Batch,
+    EvaluationCost,
+    GenerativeModel,
+    Range,
+    Standardize,
+    Step,
+    ViewContext,
+    ViewControl,
+)
 from genviz.models.ode import rk4_step, sampled_field, standard_normal_log_prob
 from genviz.views.layers import Paths, Points, View, box_view
 
@@ -129,6 +138,12 @@ class CNF(GenerativeModel):
         self.field = VelocityField(hidden, activation)
         self.steps, self.eval_steps, self.regularization = steps, eval_steps, regularization
         self.density_method = f"exact divergence, RK4 with {eval_steps} steps"
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """An RK4 solve per point: 4 field evaluations a step, each carrying the 2 × width Jacobian
+        (about 3 passes); training backpropagates through the training solver's steps."""
+        steps, solve = self.steps, self.eval_steps
+        return EvaluationCost(12 * solve, sample_passes=4 * solve, train_passes=36 * steps)
 
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)

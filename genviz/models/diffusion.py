@@ -14,7 +14,15 @@ from typing import Annotated, ClassVar, Literal
 
 import torch
 
-from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext, ViewControl
+from genviz.models.base import (
+    EvaluationCost,
+    GenerativeModel,
+    LogLikelihood,
+    Range,
+    Standardize,
+    ViewContext,
+    ViewControl,
+)
 from genviz.models.nets import TimeMLP
 from genviz.models.ode import integrate, ode_log_prob, sampled_field, standard_normal_log_prob, time_grid
 from genviz.views.layers import Paths, Points, View, box_view
@@ -113,6 +121,12 @@ class DDPM(GenerativeModel):
         self.eps = TimeMLP(hidden, depth, frequencies, zero_output=True)
         for name, value in discrete_schedule(steps, schedule).items():
             self.register_buffer(name, value.float(), persistent=False)
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """The likelihood: an RK4 solve, a forward pass and two vector-Jacobian products per field
+        evaluation; the bound: a pass per draw; a sample: a pass per reverse-process step."""
+        sampling = self.steps if self.sampler == "reverse process" else 4 * ODE_STEPS
+        return EvaluationCost(12 * ODE_STEPS, other_passes=VLB_DRAWS, sample_passes=sampling)
 
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)

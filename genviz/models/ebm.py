@@ -22,7 +22,16 @@ from typing import Annotated, Literal
 import torch
 
 from genviz.grid import Box
-from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+from genviz.models.base import (
+    Batch,
+    EvaluationCost,
+    GenerativeModel,
+    ParameterGroup,
+    Range,
+    Standardize,
+    Step,
+    ViewContext,
+)
 from genviz.models.nets import mlp
 from genviz.views.layers import Heatmap, Paths, Points, View, box_view
 
@@ -113,6 +122,11 @@ class EBM(GenerativeModel):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Unnormalised: −E(z) + log|dz/dx|. x: (n, 2) -> (n,)."""
         return -self.energy(self.standardize(x)) + self.standardize.log_det()
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """A step moves every chain `langevin_steps` times, a gradient of the energy each (3 passes)."""
+        chains = len(self.chains)
+        return EvaluationCost(sample_passes=0, step_passes=3 * chains * (self.langevin_steps + 1))
 
     @torch.no_grad()
     def fit_data(self, x: torch.Tensor) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 import torch
 import zuko
 
-from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.models.base import EvaluationCost, GenerativeModel, Range, Standardize, ViewContext, ViewControl
 from genviz.views.layers import Paths, Points, View, box_view
 
 Depth = Annotated[int, Range(1, 16), "number of flow layers"]
@@ -99,3 +99,8 @@ class NSF(ZukoFlow):
     ) -> None:
         flow = zuko.flows.NSF(2, transforms=transforms, hidden_features=hidden, bins=bins)
         super().__init__(flow)
+        self.spline_work = 9.0 * transforms * bins  # per point, in `EvaluationCost.pairs`
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """The networks, and the splines' elementwise work, which grows as transforms × bins."""
+        return EvaluationCost(pairs=self.spline_work, train_pairs=3 * self.spline_work)

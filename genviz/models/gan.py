@@ -23,7 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genviz.models.base import Batch, GenerativeModel, ParameterGroup, Range, Standardize, Step, ViewContext
+from genviz.models.base import (
+    Batch,
+    EvaluationCost,
+    GenerativeModel,
+    ParameterGroup,
+    Range,
+    Standardize,
+    Step,
+    ViewContext,
+)
 from genviz.models.nets import mlp
 from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
@@ -114,6 +123,12 @@ class GAN(GenerativeModel):
         self.discriminator = mlp(2, hidden, 1, activation=LEAKY_RELU)
 
     # ------------------------------------------------------------------ model
+    def evaluation_cost(self) -> EvaluationCost:
+        """No density; a sample is a generator pass (half the networks); a step trains both players,
+        the critic `disc_steps` times (WGAN-GP's penalty backpropagates twice)."""
+        critic = self.disc_steps * (2 if self.kind == "wasserstein-gp" else 1)
+        return EvaluationCost(0, sample_passes=0.5, train_passes=3 * (critic + 1))
+
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)
 

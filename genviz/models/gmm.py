@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
+from genviz.models.base import EvaluationCost, GenerativeModel, Range, TrainedBy, ViewContext
 from genviz.models.contours import contour_view, weighted_means
 from genviz.models.gaussian import lower_triangular, raw_from_lower
 from genviz.views.layers import View
@@ -54,6 +54,11 @@ class GMM(GenerativeModel):
     @property
     def trained_by(self) -> TrainedBy:
         return "update" if self.fit == "em" else "gradient"
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """A 2D Gaussian per component per point (about 10 pairs' work each); an EM step ~3 times that."""
+        pairs = 10.0 * len(self.logits)
+        return EvaluationCost(0, 0, 0, 0, pairs=pairs, train_pairs=3 * pairs)
 
     @torch.no_grad()
     def fit_data(self, x: torch.Tensor) -> None:

@@ -28,7 +28,7 @@ from typing import Annotated, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from genviz.models.base import GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.models.base import EvaluationCost, GenerativeModel, Range, Standardize, ViewContext, ViewControl
 from genviz.models.nets import mlp
 from genviz.views.layers import Arrows, Heatmap, Paths, Points, View, box_view
 
@@ -125,6 +125,10 @@ class GSN(GenerativeModel):
             bias[:, 3:5] = math.log(noise)
 
     # ------------------------------------------------------------ the chain
+    def evaluation_cost(self) -> EvaluationCost:
+        """No density; a sample costs one reconstruction pass per chain step."""
+        return EvaluationCost(0, sample_passes=self.chain_steps)
+
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)
 

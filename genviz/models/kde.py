@@ -13,12 +13,12 @@ from typing import Annotated
 
 import torch
 
-from genviz.models.base import GenerativeModel, Range, TrainedBy, ViewContext
+from genviz.models.base import EvaluationCost, GenerativeModel, Range, TrainedBy, ViewContext
 from genviz.models.contours import contour_view
 from genviz.numerics import logsumexp
 from genviz.views.layers import Points, View
 
-CHUNK = 2048  # query points per block, to bound memory at (CHUNK × points)
+PAIRS_PER_BLOCK = 1 << 18  # (point, centre) pairs per block: 1 MB of float32, fast and bounded in memory
 SEED_POINTS = 100  # centres before the first step, so the estimate visibly sharpens as data arrive
 VIEW_KERNELS = 12  # kernels whose 1σ contour the view draws
 
@@ -45,6 +45,12 @@ class KDE(GenerativeModel):
     def trained_by(self) -> TrainedBy:
         return "update"
 
+    def evaluation_cost(self) -> EvaluationCost:
+        """A distance to every kept centre per point, in blocks of PAIRS_PER_BLOCK pairs; no network."""
+        centres = float(self.max_points)
+        block = 16 * PAIRS_PER_BLOCK  # bytes of a block's temporaries
+        return EvaluationCost(0, 0, 0, 0, pairs=centres, train_pairs=centres, working_bytes=block)
+
     def fit_data(self, x: torch.Tensor) -> None:
         self.points = x[: min(SEED_POINTS, self.max_points)].detach().clone()
 
@@ -59,12 +65,14 @@ class KDE(GenerativeModel):
         tril = self.kernel_tril()
         log_norm = math.log(2 * math.pi) + torch.log(torch.diagonal(tril)).sum() + math.log(len(self.points))
         centres = torch.linalg.solve_triangular(tril, self.points.T, upper=False).T
-        out = []
-        for block in x.split(CHUNK):
-            z = torch.linalg.solve_triangular(tril, block.T, upper=False).T
-            d2 = torch.cdist(z, centres) ** 2
-            out.append(logsumexp(-0.5 * d2, 1) - log_norm)
-        return torch.cat(out)
+        # written into one tensor: small results kept between the blocks' large temporaries would
+        # fragment the heap, and the process would hold on to gigabytes it no longer uses
+        out = torch.empty(len(x), device=x.device, dtype=x.dtype)
+        rows = max(1, PAIRS_PER_BLOCK // len(centres))
+        for start in range(0, len(x), rows):
+            z = torch.linalg.solve_triangular(tril, x[start : start + rows].T, upper=False).T
+            out[start : start + rows] = logsumexp(-0.5 * torch.cdist(z, centres) ** 2, 1) - log_norm
+        return out
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> float:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
 
-from genviz.models.base import GenerativeModel, LogLikelihood, Range, Standardize, ViewContext
+from genviz.models.base import EvaluationCost, GenerativeModel, LogLikelihood, Range, Standardize, ViewContext
 from genviz.models.nets import mlp
 from genviz.models.vae_view import latent_view
 from genviz.numerics import logsumexp
@@ -40,7 +40,7 @@ MAX_STD = 0.6
 INIT_STD = 0.1  # σ at initialisation: sharp, so that reconstruction pays for using the latent at once
 NODE_SPREAD = 2.0  # nodes sit at quantiles of N(0, 2²): dense in the bulk, reaching ±7 prior sd
 NODES = {1: 4001, 2: 161}  # quadrature nodes (per axis) for each latent dimension
-PAIRS_PER_CHUNK = 1 << 22  # (point, node) pairs per block of the quadrature, to bound memory
+PAIRS_PER_CHUNK = 1 << 20  # (point, node) pairs per block of the quadrature: ~40 MB of temporaries
 ELBO_SAMPLES = 16  # draws behind each held-out point's reported ELBO
 EVAL_SEED = 0  # private stream of the reported bounds: evaluation must not move training's
 
@@ -103,6 +103,14 @@ class VAE(GenerativeModel):
         shape = f"{count:,}" if latent == 1 else f"{self.nodes_per_axis}² = {count:,}"
         self.density_method = f"marginal ∫p(x|z)p(z)dz by quadrature on {shape} latent nodes"
         self.eval_points = None if latent == 1 else 2000
+        self.live_grid = None if latent == 1 else 64  # 161² nodes a cell: a 200² grid would take seconds
+
+    def evaluation_cost(self) -> EvaluationCost:
+        """log q pairs each point with every latent node (blocks of PAIRS_PER_CHUNK float64 pairs);
+        each draw of z behind the ELBO and the IWAE bound costs a decoder pass and its densities."""
+        draws = ELBO_SAMPLES + self.iwae_samples
+        nodes = float(self.nodes_per_axis**self.latent)
+        return EvaluationCost(0, 1 + draws, 0.5, pairs=nodes, working_bytes=5 * 8 * PAIRS_PER_CHUNK)
 
     def fit_data(self, x: torch.Tensor) -> None:
         self.standardize.fit(x)
@@ -175,8 +183,10 @@ class VAE(GenerativeModel):
         coefficients = torch.cat([-0.5 * a, a * mean, const[:, None]], 1).T  # (5, N)
         features = torch.cat([u.double() ** 2, u.double(), torch.ones_like(u[:, :1]).double()], 1)
         rows = max(1, PAIRS_PER_CHUNK // len(z))
-        out = [logsumexp(block @ coefficients, 1) for block in features.split(rows)]
-        return (torch.cat(out) + self.standardize.log_det()).to(u.dtype)
+        out = torch.empty(len(u), dtype=torch.float64, device=u.device)  # one tensor: no heap fragments
+        for start in range(0, len(u), rows):
+            out[start : start + rows] = logsumexp(features[start : start + rows] @ coefficients, 1)
+        return (out + self.standardize.log_det()).to(u.dtype)
 
     @torch.no_grad()
     def other_log_likelihoods(self, x: torch.Tensor) -> list[LogLikelihood]:
