@@ -306,15 +306,18 @@ class Scheduler:
 
     def _watch_idle(self) -> None:
         """Pause a session whose page has stopped asking for updates."""
-        limit = self.limits.idle_pause_seconds
         while not self.closed:
-            time.sleep(min(1.0, limit / 4))
-            now = time.monotonic()
-            for slot in self.slots:
-                for handle in list(slot.handles.values()):
-                    if handle.snapshot.running and now - handle.last_seen > limit:
-                        reason = f"Paused: this page stopped asking for updates for {limit:g} s."
-                        slot.send(("run", handle.session, handle.snapshot.seq, (False, reason)))
+            time.sleep(min(1.0, self.limits.idle_pause_seconds / 4))
+            self._pause_idle()
+
+    def _pause_idle(self) -> None:
+        # A method of its own, so that the sleeping loop holds no reference to a session's handle.
+        limit, now = self.limits.idle_pause_seconds, time.monotonic()
+        for slot in self.slots:
+            for handle in list(slot.handles.values()):
+                if handle.snapshot.running and now - handle.last_seen > limit:
+                    reason = f"Paused: this page stopped asking for updates for {limit:g} s."
+                    slot.send(("run", handle.session, handle.snapshot.seq, (False, reason)))
 
     def shutdown(self) -> None:
         self.closed = True

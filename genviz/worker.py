@@ -8,7 +8,7 @@ between slices, so a click acts within one slice.
 
 from __future__ import annotations
 
-import inspect
+import math
 import multiprocessing
 import queue
 import time
@@ -27,15 +27,19 @@ from genviz.metrics import Result
 from genviz.models.base import GenerativeModel, ViewContext
 from genviz.train import Evaluation, Trainer
 
-LIVE_RESOLUTION = 64  # model heat map while training; the full grid is drawn on pause
-PAUSED_RESOLUTION = 128
+LIVE_MAX_RESOLUTION = 96  # the model's heat map while training is at most this fine
+LIVE_MIN_RESOLUTION = 32
+PAUSED_RESOLUTION = 128  # the full grid, drawn once training pauses
 N_SAMPLES = 1500  # samples drawn over the model's density when asked for
 VIEW_POINTS = 1000  # held-out points a family view may draw
 PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
 # Periodic work on a training session: (shortest interval in seconds, largest share of the
 # slot's time). A task that costs c seconds runs at most every max(interval, c / share), so
 # evaluation never takes more than the sum of the shares from training, whatever the family.
-REFRESH = {"grid": (0.2, 0.07), "record": (0.5, 0.03), "view": (1.0, 0.03), "check": (4.0, 0.02)}
+REFRESH = {"grid": (0.2, 0.06), "record": (0.5, 0.03), "view": (1.0, 0.02), "check": (4.0, 0.01)}
+# A live heat map's budget: its share of the shortest refresh interval. The live grid is as fine as
+# this allows (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
+GRID_SECONDS = REFRESH["grid"][0] * REFRESH["grid"][1]
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class Run:
     checks: list[tuple[int, Result]] = field(default_factory=list)
     last_publish: float = 0.0
     full_step: int = -1  # the step the last full (paused) evaluation was made at
+    live_resolution: int = 0  # cells per side of the heat map while training; 0: not chosen yet
     cadence: dict[str, Cadence] = field(default_factory=lambda: {k: Cadence(*v) for k, v in REFRESH.items()})
 
     @property
@@ -297,7 +302,7 @@ class Worker:
         now = time.perf_counter()
         cadence = run.cadence
         if cadence["grid"].due(now) and (run.density is None or run.density.step != run.step):
-            self._timed(cadence["grid"], lambda: self._refresh_density(run, LIVE_RESOLUTION))
+            self._timed(cadence["grid"], lambda: self._refresh_live_density(run))
         if cadence["record"].due(now) and run.trainer.history[-1].step != run.step:
             self._timed(cadence["record"], lambda: self._record(run))
         if cadence["view"].due(now) and (run.view is None or run.view.step != run.step):
@@ -312,10 +317,18 @@ class Worker:
         cadence.ran(start, time.perf_counter() - start)
 
     def _record(self, run: Run, live: bool = True) -> None:
-        if "live" in inspect.signature(run.trainer.record).parameters:
-            run.trainer.record(live=live)
-        else:
-            run.trainer.record()
+        run.trainer.record(live=live)
+
+    def _refresh_live_density(self, run: Run) -> None:
+        """The heat map while training, at the finest grid that fits GRID_SECONDS."""
+        if not run.live_resolution:
+            run.live_resolution = run.trainer.live_resolution(LIVE_MAX_RESOLUTION)
+        resolution = run.live_resolution
+        start = time.perf_counter()
+        self._refresh_density(run, resolution)
+        per_cell = (time.perf_counter() - start) / resolution**2
+        fits = int(math.sqrt(GRID_SECONDS / max(per_cell, 1e-12))) // 8 * 8
+        run.live_resolution = min(max(fits, LIVE_MIN_RESOLUTION), LIVE_MAX_RESOLUTION)
 
     def _evaluate_paused(self, run: Run) -> None:
         """A paused model is evaluated once in full: held-out metrics, full grid, cross-check, view."""

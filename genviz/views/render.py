@@ -56,8 +56,16 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
         template="plotly_white",
         font=FONT,
         height=height,
-        margin=dict(l=55, r=15, t=80, b=45),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0, font=dict(size=12)),
+        margin=dict(l=55, r=15, t=36, b=40),
+        # inside the plot's top right, which a falling curve leaves empty: the plot keeps its height
+        legend=dict(
+            yanchor="top",
+            y=0.99,
+            xanchor="right",
+            x=0.99,
+            font=dict(size=11),
+            bgcolor="rgba(255,255,255,0.75)",
+        ),
         hovermode="x unified",
     )
     return fig
