@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from genviz.config import USER_DATA, ConfigError, RunConfig
-from genviz.data import DataSource
+from genviz.cost import check_cost
+from genviz.data import TEST_FRACTION, DataSource
 from genviz.grid import DEFAULT_RESOLUTION
 from genviz.limits import HostLimits
 from genviz.metrics import Result
@@ -180,12 +181,14 @@ class Worker:
         if old is not None and session in self.ready:
             self.ready.remove(session)
         try:
+            held_out = None if points is None else max(1, round(len(points) * TEST_FRACTION))
+            check_cost(config, self.limits, held_out)  # before anything is allocated
             trainer = new_trainer(config, None if points is None else torch.as_tensor(points), name)
         except (ValueError, RuntimeError, MemoryError) as error:  # ConfigError, a family refusing
             if old is not None:
                 self.runs[session] = old  # nothing the user had is thrown away
                 old.running = False
-            self.outbox.put(_error_update(session, seq, f"Cannot build this model: {error}"))
+            self.outbox.put(_error_update(session, seq, str(error)))
             return
         run = Run(session, trainer, seq=seq)
         if old is not None:

@@ -181,3 +181,14 @@ def _alive(pid: int) -> bool:
             return "zombie" not in status.read()
     except OSError:
         return False
+
+
+def test_a_model_over_the_hosts_budget_is_refused_before_it_is_built(engine: Scheduler) -> None:
+    handle = opened(engine)
+    handle.step()
+    huge = RunConfig(model="gan", params={"hidden": (1024,) * 8}, n_test=1000)
+    error = handle.build(huge)
+    assert error is not None and "GENVIZ_MAX_" in error, error
+    handle.step()
+    assert handle.snapshot.step == 2  # the model the session had is kept
+    handle.close()

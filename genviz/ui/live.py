@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from genviz.config import USER_DATA
-from genviz.engine import Snapshot, scheduler
+from genviz.engine import LOST, Snapshot, scheduler
 from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
@@ -60,7 +60,7 @@ def _numbers_and_densities() -> None:
     if snapshot.running != state.shown_running:
         st.rerun(scope="app")  # training started or ended elsewhere: redraw the buttons, stop the timer
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
-    status_messages(state, snapshot)
+    status_messages(snapshot)
     metrics_row(state, snapshot)
     density_pair(state, snapshot)
 
@@ -161,12 +161,12 @@ def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> 
     st.caption("  \n".join(lines))
 
 
-def status_messages(state: Session, snapshot: Snapshot) -> None:
-    """Rollbacks, and a model lost or refused, in boxes; the rest is said in the progress line."""
+def status_messages(snapshot: Snapshot) -> None:
+    """Rollbacks, and a model lost with its worker, in boxes; the rest is said in the progress line."""
     for message in snapshot.rollbacks:
         st.warning(message, icon=":material/undo:")
-    if snapshot.build_error and snapshot.build_error != state.build_error:
-        st.error(snapshot.build_error, icon=":material/error:")
+    if snapshot.build_error == LOST:  # the worker died; other build errors are the header's
+        st.error(LOST, icon=":material/error:")
 
 
 # ------------------------------------------------------------------ figures

@@ -61,18 +61,21 @@ class Session:
             return
         changes = describe_changes(self.config, config)
         if changes:
-            error = self.handle.build(config, self.points, self.points_name)
-            if error is not None:  # the model the session had is kept
-                self.build_error = error
-                return
+            if not self._build(config, self.points, self.points_name):
+                return  # the model the session had is kept, and the error says why
             self.notice = "Model rebuilt: " + "; ".join(changes)
         else:
             self.handle.configure(config)  # the Trainer reads lr, batch size and schedule every step
         self.config, self.build_error, self.link_error = config, None, None
 
     def reset(self) -> None:
-        error = self.handle.build(self.config, self.points, self.points_name)
-        self.build_error, self.notice = error, None
+        self._build(self.config, self.points, self.points_name)
+        self.notice = None
+
+    def _build(self, config: RunConfig, points: torch.Tensor | None, name: str | None) -> bool:
+        error = self.handle.build(config, points, name)
+        self.build_error = None if error is None else f"Cannot build this model: {error}"
+        return error is None
 
     def load_points(self, name: str, raw: bytes) -> bool:
         """Validate an uploaded CSV; on success it becomes the 'your data' target. A refused
@@ -86,9 +89,8 @@ class Session:
                 self.points_error = str(error).replace(str(path), name)
                 return False
         self.points, self.points_name, self.points_error = points, name, None
-        if self.config.target == USER_DATA:  # new points under the same target: start again
-            self.build_error = self.handle.build(self.config, points, name)
-            self.notice = f"Model rebuilt: new data from {name}"
+        if self.config.target == USER_DATA and self._build(self.config, points, name):
+            self.notice = f"Model rebuilt: new data from {name}"  # new points under the same target
         return True
 
     def step_once(self) -> None:
