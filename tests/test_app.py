@@ -244,3 +244,18 @@ def test_every_family_steps_and_draws_its_view(name: str) -> None:
         at.slider(key=f"view.{name}.{control.name}").set_value(control.high).run()
         assert not at.exception, (name, control.name)
     assert "could not be drawn" not in texts(at.warning), name
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"steps": "10000000"}, "steps must be a whole number in [1, 1,000,000]"),
+        ({"seed": "3000000000"}, "seed"),
+    ],
+)
+def test_a_link_beyond_the_widgets_limits_says_so(query: dict[str, str], said: str) -> None:
+    """A link gets the sidebar's limits: out of range is a message, never a silent clamp."""
+    at = page("pages/explorer.py", {**SMALL, **query})
+    assert not at.exception
+    assert "Could not read this link" in texts(at.error) and said in texts(at.error)
+    assert at.number_input(key="steps").value == 3000 and at.number_input(key="seed").value == 0

@@ -27,7 +27,6 @@ DEFAULT = RunConfig(n_test=10_000, steps=3000)
 STATE_KEY = "genviz"
 TARGET_RESOLUTION = 128  # the target's heat map: computed once per target and cached
 REBUILD_FIELDS = ("model", "target", "seed", "device")  # with the hyperparameters: need a fresh model
-BATCH_SIZES = [2**k for k in range(4, 14)]
 PLOTLY_CONFIG = {"displaylogo": False}
 
 
@@ -144,24 +143,16 @@ def config_from_link(query: dict[str, str]) -> tuple[RunConfig, str | None]:
             raise ConfigError(
                 f"target {config.target!r} needs uploaded points; choose one of {', '.join(TARGETS)}"
             )
-        if "steps" in query:  # not among RunConfig's query fields, so read here
-            config = config.with_changes(steps=_budget(query["steps"]))
     except ValueError as error:
         return DEFAULT, f"Could not read this link: {error}. Showing the defaults instead."
     return config, None
-
-
-def _budget(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigError(f"steps: cannot read {text!r} as a step budget (a whole number ≥ 1)")
-    return int(text)
 
 
 def sync_url(config: RunConfig) -> None:
     """Mirror the configuration in the address bar, so that a link reproduces the run."""
     if config.target == USER_DATA:
         return  # uploaded points cannot travel in a link; the address keeps the last shareable state
-    query = config.to_query() | {"steps": str(config.steps)}
+    query = config.to_query()
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 

@@ -7,12 +7,25 @@ from typing import Any
 
 import streamlit as st
 
-from genviz.config import DEVICES, SCHEDULES, USER_DATA, ConfigError, RunConfig
+from genviz.config import (
+    BATCH_SIZES,
+    DEVICES,
+    MAX_LR,
+    MAX_SEED,
+    MAX_STEPS,
+    MIN_LR,
+    MIN_SEED,
+    MIN_STEPS,
+    SCHEDULES,
+    USER_DATA,
+    ConfigError,
+    RunConfig,
+)
 from genviz.data import TEST_FRACTION
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
-from genviz.ui.state import BATCH_SIZES, DEFAULT, Session, _show
+from genviz.ui.state import DEFAULT, Session, _show
 
 
 def _init(key: str, value: Any) -> None:
@@ -95,16 +108,16 @@ def training_controls(config: RunConfig, model: str) -> dict[str, Any]:
     current = config.learning_rate if model == config.model else family_rate
     if model != config.model:  # a new family starts from its own rate
         st.session_state["lr"] = current
-    lr = _log_slider("Learning rate", "lr", nice_log_grid(1e-5, 1e-1, current), current, LR_HELP)
+    lr = _log_slider("Learning rate", "lr", nice_log_grid(MIN_LR, MAX_LR, current), current, LR_HELP)
     lr = None if lr == family_rate else lr  # the family's rate follows the family
     _init("batch_size", config.batch_size)
     batch = st.select_slider("Batch size", sorted({*BATCH_SIZES, config.batch_size}), key="batch_size")
     schedule = _choice("Schedule", list(SCHEDULES), "schedule", config.schedule, SCHEDULE_HELP)
     _init("steps", config.steps or DEFAULT.steps)
-    steps = st.number_input("Step budget", 1, 1_000_000, step=500, key="steps", help=BUDGET_HELP)
+    steps = st.number_input("Step budget", MIN_STEPS, MAX_STEPS, step=500, key="steps", help=BUDGET_HELP)
     device = _choice("Device", list(DEVICES), "device", config.device, DEVICE_HELP)
     _init("seed", config.seed)
-    seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key="seed", help="same seed, same numbers")
+    seed = st.number_input("Seed", MIN_SEED, MAX_SEED, step=1, key="seed", help="same seed, same numbers")
     return dict(lr=lr, batch_size=batch, schedule=schedule, steps=int(steps), device=device, seed=int(seed))
 
 
