@@ -407,7 +407,8 @@ def check_cost(config: RunConfig, limits: HostLimits | None = None, held_out: in
 
 
 def _over(value: float, limit: float) -> str:
-    return f"{value / limit:.1f}× over"
+    ratio = value / limit
+    return f"{ratio:.1f}× over" if ratio >= 1.1 else f"{ratio:.2f}× over"
 
 
 def _count(n: float) -> str:
@@ -425,4 +426,4 @@ def _bytes(n: float) -> str:
 
 
 def _seconds(s: float) -> str:
-    return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
+    return f"{s:.3g} s" if s < 10 else f"{s:.0f} s"
