@@ -74,7 +74,7 @@ class Snapshot:
 
     def merged(self, update: Update, wall_rate: float | None) -> Snapshot:
         if update.build_error is not None:
-            return replace(self, seq=update.seq, running=False, build_error=update.build_error)
+            return replace(self, seq=update.seq, running=update.running, build_error=update.build_error)
         return Snapshot(
             seq=update.seq,
             step=update.step,
@@ -125,9 +125,12 @@ class SessionHandle:
         self._watching = None  # the new model needs to hear what the page shows
         return self.snapshot.build_error
 
-    def configure(self, config: RunConfig) -> None:
-        """Training settings that apply live (learning rate, batch size, schedule, budget)."""
-        self.wait(self._send("configure", (config,)), COMMAND_TIMEOUT)
+    def configure(self, config: RunConfig) -> str | None:
+        """Training settings that apply live (learning rate, batch size, schedule, budget); returns
+        why they were refused (a batch the host cannot afford), or None."""
+        if not self.wait(self._send("configure", (config,)), COMMAND_TIMEOUT):
+            return "the training server is busy; try again in a moment"
+        return self.snapshot.build_error
 
     def run(self, wanted: bool, reason: str | None = None) -> None:
         self.last_seen = time.monotonic()

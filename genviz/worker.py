@@ -173,8 +173,11 @@ class Worker:
             self.drop(session)
             return
         run.seq = seq
-        getattr(self, f"_{kind}")(run, *payload)
-        self.publish(run, force=True)
+        error = getattr(self, f"_{kind}")(run, *payload)
+        if error is not None:
+            self.outbox.put(_error_update(session, seq, error, run.running))
+        else:
+            self.publish(run, force=True)
 
     def _build(self, session: str, seq: int, config: RunConfig, points: Any, name: str | None) -> None:
         old = self.runs.pop(session, None)
@@ -188,7 +191,7 @@ class Worker:
             if old is not None:
                 self.runs[session] = old  # nothing the user had is thrown away
                 old.running = False
-            self.outbox.put(_error_update(session, seq, str(error)))
+            self.outbox.put(_error_update(session, seq, str(error), False))
             return
         run = Run(session, trainer, seq=seq)
         if old is not None:
@@ -197,10 +200,16 @@ class Worker:
         self._evaluate_paused(run)
         self.publish(run, force=True)
 
-    def _configure(self, run: Run, config: RunConfig) -> None:
+    def _configure(self, run: Run, config: RunConfig) -> str | None:
+        """Training settings that apply live; a batch size the host cannot afford is refused."""
+        try:
+            check_cost(config, self.limits, len(run.trainer.data.test))
+        except ConfigError as error:
+            return str(error)
         run.trainer.config = config  # the Trainer reads lr, batch size, schedule and budget every step
         if run.running and run.trainer.done:
             self._set_running(run, False)
+        return None
 
     def _run(self, run: Run, wanted: bool, reason: str | None = None) -> None:
         self._set_running(run, wanted and not run.trainer.done)
@@ -423,9 +432,10 @@ class Worker:
         run.density_sent = run.view_sent = True
 
 
-def _error_update(session: str, seq: int, message: str) -> Update:
+def _error_update(session: str, seq: int, message: str, running: bool) -> Update:
+    """A refused command: the server keeps what it had, with the message (and whether it trains)."""
     return Update(
-        session, seq, 0, 0.0, 0.0, 0.0, False, False, None, None, None, 0, None, 0, (), None, (), None,
+        session, seq, 0, 0.0, 0.0, 0.0, running, False, None, None, None, 0, None, 0, (), None, (), None,
         None, build_error=message,
     )  # fmt: skip
 
@@ -443,7 +453,7 @@ def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:
                 worker.handle(command)
             except MemoryError:  # the session's model is lost; the others on this slot go on
                 worker.drop(command[1])
-                outbox.put(_error_update(command[1], command[2], "the model ran out of memory"))
+                outbox.put(_error_update(command[1], command[2], "the model ran out of memory", False))
         worker.work()
 
 

@@ -192,3 +192,12 @@ def test_a_model_over_the_hosts_budget_is_refused_before_it_is_built(engine: Sch
     handle.step()
     assert handle.snapshot.step == 2  # the model the session had is kept
     handle.close()
+
+
+def test_a_live_batch_size_over_the_budget_is_refused(engine: Scheduler) -> None:
+    config = RunConfig(model="cnf", n_test=1000, steps=1000)
+    handle = opened(engine, config)
+    error = handle.configure(config.with_changes(batch_size=8192))
+    assert error is not None and "GENVIZ_MAX_SESSION_MB" in error, error
+    assert handle.configure(config.with_changes(batch_size=256)) is None
+    handle.close()

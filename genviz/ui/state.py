@@ -63,8 +63,9 @@ class Session:
             if not self._build(config, self.points, self.points_name):
                 return  # the model the session had is kept, and the error says why
             self.notice = "Model rebuilt: " + "; ".join(changes)
-        else:
-            self.handle.configure(config)  # the Trainer reads lr, batch size and schedule every step
+        elif (error := self.handle.configure(config)) is not None:
+            self.build_error = f"Cannot use these settings: {error}"
+            return  # the model trains on with the settings it had
         self.config, self.build_error, self.link_error = config, None, None
 
     def reset(self) -> None:
