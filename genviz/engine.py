@@ -57,6 +57,7 @@ class Snapshot:
     stopped: str | None = None
     pause_reason: str | None = None
     ahead: int | None = None
+    evaluating: bool = False  # paused, with its full evaluation on its way
     sharing: int = 0
     rate: float | None = None
     wall_rate: float | None = None
@@ -86,6 +87,7 @@ class Snapshot:
             stopped=update.stopped,
             pause_reason=update.pause_reason,
             ahead=update.ahead,
+            evaluating=update.evaluating,
             sharing=update.sharing,
             rate=update.rate,
             wall_rate=wall_rate if update.running else None,

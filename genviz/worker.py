@@ -80,6 +80,7 @@ class Update:
     stopped: str | None
     pause_reason: str | None
     ahead: int | None  # sessions before this one in the slot's queue while it waits; None: its turn
+    evaluating: bool  # paused, with its full evaluation still to come
     sharing: int  # running sessions taking turns on this slot
     rate: float | None  # steps per second of training time in the last slice
     history_from: int  # index in the history of the first of `evaluations`
@@ -129,6 +130,7 @@ class Run:
     last_publish: float = 0.0
     full_step: int = -1  # the step the last full (paused) evaluation was made at
     live_resolution: int = 0  # cells per side of the heat map while training; 0: not chosen yet
+    pending_full: bool = False  # paused, and its full evaluation not made yet
     cadence: dict[str, Cadence] = field(default_factory=lambda: {k: Cadence(*v) for k, v in REFRESH.items()})
 
     @property
@@ -197,7 +199,7 @@ class Worker:
         if old is not None:
             run.overlay, run.controls = old.overlay, old.controls
         self.runs[session] = run
-        self._evaluate_paused(run)
+        self._evaluate_in_full(run)  # a new model is drawn in full before the page shows it
         self.publish(run, force=True)
 
     def _configure(self, run: Run, config: RunConfig) -> str | None:
@@ -217,13 +219,13 @@ class Worker:
         if wanted:
             self._check_caps(run)
         if not run.running:
-            self._evaluate_paused(run)
+            run.pending_full = True  # after the reply, so that Pause takes effect at once
 
     def _step(self, run: Run) -> None:
         self._set_running(run, False)
         if not self._check_caps(run) and run.trainer.train(max_steps=1):
             run.trainer.record()
-        self._evaluate_paused(run)
+        run.pending_full = True
 
     def _watch(self, run: Run, overlay: bool, controls: tuple[tuple[str, float], ...]) -> None:
         changed_overlay = overlay and not run.overlay
@@ -252,10 +254,16 @@ class Worker:
     # ------------------------------------------------------------------ training
     @property
     def busy(self) -> bool:
-        return bool(self.ready)
+        return bool(self.ready) or any(run.pending_full for run in self.runs.values())
 
     def work(self) -> None:
-        """One slice of training for the session whose turn it is, then its due evaluations."""
+        """A paused model's full evaluation if one is waiting; else one slice of training for the
+        session whose turn it is, then its due evaluations."""
+        waiting = next((run for run in self.runs.values() if run.pending_full), None)
+        if waiting is not None:
+            self._evaluate_in_full(waiting)
+            self.publish(waiting, force=True)
+            return
         if not self.ready:
             return
         run = self.runs[self.ready[0]]
@@ -284,9 +292,8 @@ class Worker:
             run.rate = (trainer.step - before_steps) / spent
         if trainer.done:
             self._set_running(run, False)
-            self._evaluate_paused(run)
-        elif self._check_caps(run):
-            self._evaluate_paused(run)
+        self._check_caps(run)
+        run.pending_full = not run.running
 
     def _check_caps(self, run: Run) -> bool:
         """Pause at the host's per-session caps; True when a cap is reached."""
@@ -342,8 +349,9 @@ class Worker:
         fits = int(math.sqrt(GRID_SECONDS / max(per_cell, 1e-12))) // 8 * 8
         run.live_resolution = min(max(fits, LIVE_MIN_RESOLUTION), LIVE_MAX_RESOLUTION)
 
-    def _evaluate_paused(self, run: Run) -> None:
+    def _evaluate_in_full(self, run: Run) -> None:
         """A paused model is evaluated once in full: held-out metrics, full grid, cross-check, view."""
+        run.pending_full = False
         if run.full_step == run.step:
             return
         run.full_step = run.step
@@ -418,6 +426,7 @@ class Worker:
             stopped=trainer.stopped,
             pause_reason=run.pause_reason,
             ahead=position or None,
+            evaluating=run.pending_full,
             sharing=len(self.ready),
             rate=run.rate,
             history_from=start,
@@ -434,10 +443,10 @@ class Worker:
 
 def _error_update(session: str, seq: int, message: str, running: bool) -> Update:
     """A refused command: the server keeps what it had, with the message (and whether it trains)."""
-    return Update(
-        session, seq, 0, 0.0, 0.0, 0.0, running, False, None, None, None, 0, None, 0, (), None, (), None,
-        None, build_error=message,
-    )  # fmt: skip
+    nothing: dict[str, Any] = dict(step=0, train_seconds=0.0, lr=0.0, progress=0.0, done=False, stopped=None)
+    nothing |= dict(pause_reason=None, ahead=None, evaluating=False, sharing=0, rate=None, history_from=0)
+    nothing |= dict(evaluations=(), checks=None, rollbacks=())
+    return Update(session, seq, running=running, build_error=message, **nothing)
 
 
 def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:

@@ -43,9 +43,11 @@ def refresh_intervals() -> tuple[float, float, float]:
 def live_view() -> None:
     """The numbers and density pair on the left, the curves on the right, the details below."""
     state = session()
-    running = state.running
-    fast, curves, details = refresh_intervals() if running else (None, None, None)
-    state.shown_running = running
+    snapshot = state.snapshot
+    # While training, and while a paused model's full evaluation is on its way, the fragments poll.
+    polling = snapshot.running or snapshot.evaluating
+    fast, curves, details = refresh_intervals() if polling else (None, None, None)
+    state.shown = (snapshot.running, polling)
     left, right = st.columns([2, 1.15], gap="small")
     with left:
         st.fragment(run_every=fast)(_numbers_and_densities)()
@@ -57,8 +59,8 @@ def live_view() -> None:
 def _numbers_and_densities() -> None:
     state = session()
     snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
-    if snapshot.running != state.shown_running:
-        st.rerun(scope="app")  # training started or ended elsewhere: redraw the buttons, stop the timer
+    if (snapshot.running, snapshot.running or snapshot.evaluating) != state.shown:
+        st.rerun(scope="app")  # training started or ended elsewhere: redraw the buttons, set the timers
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
     status_messages(snapshot)
     metrics_row(state, snapshot)

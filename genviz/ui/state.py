@@ -43,7 +43,7 @@ class Session:
     points_name: str | None = None
     points_error: str | None = None  # why the last upload was refused
     upload_seen: tuple[str, int] | None = None  # (name, size) of the last file handled
-    shown_running: bool = False  # what the buttons show, as of the last full run of the page
+    shown: tuple[bool, bool] = (False, False)  # (training, polling) as of the page's last full run
 
     @property
     def snapshot(self) -> Snapshot:
