@@ -22,6 +22,12 @@ def test_the_server_is_configured_for_a_shared_host() -> None:
     assert server["maxUploadSize"] * 2**20 == MAX_BYTES
 
 
+def test_no_full_garbage_collection_after_each_script_run() -> None:
+    """The live page reruns its fragments several times a second: a forced gc.collect(2) per run
+    would cost the server more than drawing does."""
+    assert SETTINGS["runner"]["postScriptGC"] is False
+
+
 def test_every_setting_is_one_streamlit_knows() -> None:
     """A misspelt key is ignored with a warning at most: check each against Streamlit's own list."""
     known = streamlit_config._config_options_template

@@ -20,7 +20,7 @@ from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, session, target_density
 from genviz.views import render
-from genviz.worker import N_SAMPLES
+from genviz.worker import N_SAMPLES, DensityFrame
 
 FAST_EVERY = 0.2  # seconds between redraws of the numbers and the density pair, on a quiet server
 CURVES_EVERY = 0.5
@@ -72,16 +72,21 @@ def _curves() -> None:
     snapshot = state.snapshot
     if not snapshot.ready:
         return
+    key = (len(snapshot.history), snapshot.history[-1].step, len(snapshot.checks))
+    nll, kl = state.figure("curves", key, lambda: learning_curves(snapshot))
+    st.plotly_chart(nll, key="nll", config=PLOTLY_CONFIG)
+    st.plotly_chart(kl, key="kl", config=PLOTLY_CONFIG)
+
+
+def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
+    """The held-out NLL over its floor, and the KL with its cross-checks."""
     evaluation = snapshot.history[-1]
     rows = [e.row() for e in snapshot.history]
     nll_label = f"held-out NLL ({evaluation.nll.kind})"
     nll = render.nll_curve(rows, evaluation.entropy, label=nll_label, height=CURVE_HEIGHT)
-    st.plotly_chart(nll, key="nll", config=PLOTLY_CONFIG)
     kl_label = f"KL(p‖q) ({evaluation.kl.kind})"  # its method is in the card's help and the caption
     checks = [(step, r.value) for step, r in snapshot.checks if r.value is not None]
-    st.plotly_chart(
-        render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT), key="kl", config=PLOTLY_CONFIG
-    )
+    return nll, render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT)
 
 
 def _details() -> None:
@@ -179,37 +184,45 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
     frame = snapshot.density
     if frame is None:
         return
-    family = MODELS[state.config.model]
     target_column, model_column = st.columns(2, gap="small")
     if state.config.target == USER_DATA:
-        shown = state.points[:DATA_POINTS].numpy() if state.points is not None else None
         cmax = render.density_scale(None, frame.log_q)
-        left = render.density_panel(
-            frame.x,
-            frame.y,
-            None,
-            cmax=cmax,
-            title="your data",
-            points=shown,
-            height=DENSITY_HEIGHT,
-            colorbar=False,
-        )
+        key = (USER_DATA, state.points_name, frame.resolution, cmax)
+        left = state.figure("target", key, lambda: data_panel(state, frame, cmax))
     else:
         x, y, log_p = target_density(state.config.target, TARGET_RESOLUTION)
-        cmax = render.density_scale(log_p, frame.log_q)
-        left = render.density_panel(
-            x, y, log_p, cmax=cmax, title="target p(x)", height=DENSITY_HEIGHT, colorbar=False
-        )
+        cmax = render.density_scale(log_p, None)
+        left = state.figure("target", (state.config.target, cmax), lambda: target_panel(x, y, log_p, cmax))
     target_column.plotly_chart(left, key="target_density", config=PLOTLY_CONFIG)
-    title = density_title(family)
+    title = density_title(MODELS[state.config.model])
     if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:
         title += f" · step {frame.step:,}, {frame.resolution}²"
-    right = render.density_panel(
+    key = (frame.step, frame.resolution, frame.samples is not None, cmax, title)
+    right = state.figure("model", key, lambda: model_panel(frame, cmax, title))
+    with model_column.container(key="density"):
+        st.plotly_chart(right, key="model_density", config=PLOTLY_CONFIG)
+
+
+def target_panel(x: Any, y: Any, log_p: Any, cmax: float) -> Any:
+    return render.density_panel(
+        x, y, log_p, cmax=cmax, title="target p(x)", height=DENSITY_HEIGHT, colorbar=False
+    )
+
+
+def data_panel(state: Session, frame: DensityFrame, cmax: float) -> Any:
+    """A user's points, on the model's box."""
+    shown = state.points[:DATA_POINTS].numpy() if state.points is not None else None
+    return render.density_panel(
+        frame.x, frame.y, None, cmax=cmax, title="your data", points=shown, height=DENSITY_HEIGHT,
+        colorbar=False,
+    )  # fmt: skip
+
+
+def model_panel(frame: DensityFrame, cmax: float, title: str) -> Any:
+    return render.density_panel(
         frame.x, frame.y, frame.log_q, cmax=cmax, title=title, samples=frame.samples,
         height=DENSITY_HEIGHT, colorbar=False,
     )  # fmt: skip
-    with model_column.container(key="density"):
-        st.plotly_chart(right, key="model_density", config=PLOTLY_CONFIG)
 
 
 def family_view(state: Session, snapshot: Snapshot) -> None:
@@ -229,7 +242,8 @@ def family_view(state: Session, snapshot: Snapshot) -> None:
     elif frame.error is not None:
         figure_column.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
     elif frame.view is not None:
-        figure_column.plotly_chart(render.figure(frame.view), key="family_view", config=PLOTLY_CONFIG)
+        figure = state.figure("view", (frame.step, frame.controls), lambda: render.figure(frame.view))
+        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
 
 
 def _view_controls(state: Session) -> dict[str, float]:

@@ -9,7 +9,8 @@ grids never change, so they are cached with `st.cache_data`.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,15 @@ class Session:
     points_error: str | None = None  # why the last upload was refused
     upload_seen: tuple[str, int] | None = None  # (name, size) of the last file handled
     shown: tuple[bool, bool] = (False, False)  # (training, polling) as of the page's last full run
+    # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
+    figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
+
+    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
+        """The chart's figure for `key`, built once."""
+        cached = self.figures.get(chart)
+        if cached is None or cached[0] != key:
+            cached = self.figures[chart] = (key, build())
+        return cached[1]
 
     @property
     def snapshot(self) -> Snapshot:
