@@ -14,8 +14,8 @@ their fairness (max/min), refreshes per page, the server's peak RSS, and errors 
     python -m benchmarks.live --models nsf,gmm --pin both --json live.json
     python -m benchmarks.live --app /path/to/other/checkout --models gmm   # serve another tree
 
-`--pin` runs the server (and the bare Trainer) on the first CPU with `taskset` and the browser on
-the second, to show how much of a gap comes from the browser sharing cores with the server;
+`--pin` runs the server's training workers (and the bare Trainer) on the first CPU and the server
+and the browser on the others, to show how much of a gap comes from the browser sharing cores;
 `--pin both` prints the shared and the pinned variants. Figures are wall-clock rates on a shared
 machine: compare columns of one run, and read the load average printed with them.
 """
@@ -261,8 +261,8 @@ def pinned(command: list[str], cpu: int | None) -> tuple[list[str], Any]:
     return command, lambda: os.sched_setaffinity(0, {cpu})
 
 
-def process_tree_rss(pid: int) -> int:
-    """VmRSS in bytes of a process and all its descendants."""
+def descendants(pid: int) -> list[int]:
+    """The processes started by `pid`, and theirs (the server's training workers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -271,10 +271,18 @@ def process_tree_rss(pid: int) -> int:
             stat = (entry / "stat").read_text()
             parent = int(stat[stat.rindex(")") + 2 :].split()[1])
             children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], list(children.get(pid, []))
     while todo:
         current = todo.pop()
+        found.append(current)
         todo += children.get(current, [])
+    return found
+
+
+def process_tree_rss(pid: int) -> int:
+    """VmRSS in bytes of a process and all its descendants."""
+    total = 0
+    for current in [pid, *descendants(pid)]:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -694,9 +702,14 @@ def run_variant(args: argparse.Namespace, root: Path, variant: str) -> tuple[Sta
     rows: list[Any] = []
     with affinity(browser_cpus), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        server = Server(root, server_cpu)  # launched after the browser: its start excludes Chromium's
+        # The server inherits the browser's CPUs; once its training workers have started (at the first
+        # page), they move to the first CPU, so that training has a core of its own.
+        server = Server(root, None)  # launched after the browser: its start excludes Chromium's
         try:
             start = server_start(browser, server, args, variant, args.models[0])
+            if server_cpu is not None:
+                for worker in descendants(server.process.pid):
+                    os.sched_setaffinity(worker, {server_cpu})
             print(
                 f"  {variant}: server healthy after {start.healthy_s:.1f} s, first chart "
                 f"after {start.first_chart_s:.1f} s",
@@ -783,7 +796,7 @@ def main() -> None:
         const="on",
         default="off",
         choices=["off", "on", "both"],
-        help="server on the first CPU, browser on the others (taskset); both: either way",
+        help="training workers on the first CPU, server and browser on the others; both: either way",
     )
     parser.add_argument("--app", type=Path, default=ROOT, help="the tree whose app.py is served")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")

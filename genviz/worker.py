@@ -40,7 +40,7 @@ PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
 REFRESH = {"grid": (0.2, 0.06), "record": (0.5, 0.03), "view": (1.0, 0.02), "check": (4.0, 0.01)}
 # A live heat map's budget: its share of the shortest refresh interval. The live grid is as fine as
 # this allows (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
-GRID_SECONDS = REFRESH["grid"][0] * REFRESH["grid"][1]
+GRID_SECONDS = 0.8 * REFRESH["grid"][0] * REFRESH["grid"][1]  # 0.8: room for the cost's jitter
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,10 @@ class Worker:
         if old is not None:
             run.overlay, run.controls = old.overlay, old.controls
         self.runs[session] = run
-        self._evaluate_in_full(run)  # a new model is drawn in full before the page shows it
+        # Enough for the page to draw at once; the full grid and the cross-check follow.
+        self._refresh_live_density(run)
+        self._refresh_view(run)
+        run.pending_full = True
         self.publish(run, force=True)
 
     def _configure(self, run: Run, config: RunConfig) -> str | None:

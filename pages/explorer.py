@@ -18,6 +18,5 @@ with explain.popover("Why the NLL cannot fall below H(p)", icon=":material/schoo
         "the target's entropy H(p), and the gap between them is the KL divergence that training "
         "minimises. Every number is labelled for what it is: exact, a bound, or an estimate."
     )
-ui.buttons(state)
 ui.header(state)
 ui.live_view()

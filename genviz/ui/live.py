@@ -19,10 +19,11 @@ from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, session, target_density
+from genviz.ui.widgets import buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
-FAST_EVERY = 0.2  # seconds between redraws of the numbers and the density pair, on a quiet server
+FAST_EVERY = 0.15  # seconds between redraws of the numbers and the density pair, on a quiet server
 CURVES_EVERY = 0.5
 DETAILS_EVERY = 1.0
 SLOWEST_FAST = 0.8  # however busy the server, each page's density redraws at least this often
@@ -47,7 +48,7 @@ def live_view() -> None:
     # While training, and while a paused model's full evaluation is on its way, the fragments poll.
     polling = snapshot.running or snapshot.evaluating
     fast, curves, details = refresh_intervals() if polling else (None, None, None)
-    state.shown = (snapshot.running, polling)
+
     left, right = st.columns([2, 1.15], gap="small")
     with left:
         st.fragment(run_every=fast)(_numbers_and_densities)()
@@ -59,8 +60,7 @@ def live_view() -> None:
 def _numbers_and_densities() -> None:
     state = session()
     snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
-    if (snapshot.running, snapshot.running or snapshot.evaluating) != state.shown:
-        st.rerun(scope="app")  # training started or ended elsewhere: redraw the buttons, set the timers
+    buttons(state)
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
     status_messages(snapshot)
     metrics_row(state, snapshot)

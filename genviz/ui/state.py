@@ -44,7 +44,6 @@ class Session:
     points_name: str | None = None
     points_error: str | None = None  # why the last upload was refused
     upload_seen: tuple[str, int] | None = None  # (name, size) of the last file handled
-    shown: tuple[bool, bool] = (False, False)  # (training, polling) as of the page's last full run
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -173,21 +174,28 @@ def _parsed(h: Hyperparameter, text: str, current: Any) -> Any:
 
 
 def buttons(state: Session) -> None:
-    """Train/Pause, Step and Reset, with what is being fitted beside them; callbacks run before
-    the page is drawn, so labels are current."""
-    train, step, reset, about = st.columns([1, 1, 1, 5], vertical_alignment="center")
+    """Train/Pause, Step and Reset. They are drawn with the live numbers, so that their labels follow
+    training as it ends by itself; a click reruns the whole page, which sets the refresh timers."""
+    train, step, reset, _ = st.columns([1, 1, 1, 1.4], vertical_alignment="center")
     done, running = state.snapshot.done, state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     common: dict[str, Any] = {"width": "stretch"}
-    train.button(
-        label, key="train", icon=icon, type="primary", on_click=state.toggle, disabled=done, **common
-    )
-    step.button(
-        "Step", key="step", icon=":material/skip_next:", on_click=state.step_once, disabled=done, **common
-    )
-    reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=state.reset, **common)
-    family = MODELS[state.config.model]
-    about.markdown(f"**{family.title}** · {branch_caption(state.config.model)}")
+    train.button(label, key="train", icon=icon, type="primary", on_click=_whole_page(state.toggle),
+                 disabled=done, **common)  # fmt: skip
+    step.button("Step", key="step", icon=":material/skip_next:", on_click=_whole_page(state.step_once),
+                disabled=done, **common)  # fmt: skip
+    reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=_whole_page(state.reset),
+                 **common)  # fmt: skip
+
+
+def _whole_page(action: Callable[[], None]) -> Callable[[], None]:
+    """A button callback that reruns the whole page, not only the fragment the button sits in."""
+
+    def callback() -> None:
+        action()
+        st.rerun(scope="app")
+
+    return callback
 
 
 def describe_target(state: Session) -> str:
@@ -204,6 +212,7 @@ def describe_target(state: Session) -> str:
 def header(state: Session) -> None:
     """What is being fitted to what, and any notice about the last change."""
     family = MODELS[state.config.model]
+    st.markdown(f"**{family.title}** · {branch_caption(state.config.model)}")
     st.caption(f"{family.summary}  \n{describe_target(state)}")
     for message, show in (
         (state.link_error, st.error),
