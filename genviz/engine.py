@@ -155,6 +155,11 @@ class SessionHandle:
             self._send("close", ())
             self.scheduler.forget(self)
 
+    @property
+    def pending(self) -> bool:
+        """A command sent that the worker has not answered yet (it is busy, or still starting)."""
+        return self._seq > self.snapshot.seq
+
     def wait(self, seq: int, timeout: float) -> bool:
         """Until the worker has applied command `seq`; False on a timeout."""
         with self._changed:

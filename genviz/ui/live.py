@@ -45,8 +45,9 @@ def live_view() -> None:
     """The numbers and density pair on the left, the curves on the right, the details below."""
     state = session()
     snapshot = state.snapshot
-    # While training, and while a paused model's full evaluation is on its way, the fragments poll.
-    polling = snapshot.running or snapshot.evaluating
+    # While training, while a paused model's full evaluation is on its way, and while a command
+    # waits for its answer from a busy worker, the fragments poll.
+    polling = snapshot.running or snapshot.evaluating or state.handle.pending
     fast, curves, details = refresh_intervals() if polling else (None, None, None)
 
     left, right = st.columns([2, 1.15], gap="small")
