@@ -37,7 +37,7 @@ PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
 # Periodic work on a training session: (shortest interval in seconds, largest share of the
 # slot's time). A task that costs c seconds runs at most every max(interval, c / share), so
 # evaluation never takes more than the sum of the shares from training, whatever the family.
-REFRESH = {"grid": (0.2, 0.06), "record": (0.5, 0.03), "view": (1.0, 0.02), "check": (4.0, 0.01)}
+REFRESH = {"grid": (0.2, 0.06), "record": (0.5, 0.05), "view": (1.0, 0.02), "check": (4.0, 0.01)}
 # A live heat map's budget: its share of the shortest refresh interval. The live grid is as fine as
 # this allows (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
 GRID_SECONDS = 0.8 * REFRESH["grid"][0] * REFRESH["grid"][1]  # 0.8: room for the cost's jitter

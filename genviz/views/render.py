@@ -219,6 +219,7 @@ def _level_heatmap(
         dy=_spacing(y),
         zmin=0,
         zmax=LEVELS,
+        zsmooth="best",  # a coarse live grid (32² to 96²) reads as a density, not as tiles
         colorscale=COLORSCALE,
         showscale=colorbar,
         colorbar=dict(
