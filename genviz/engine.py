@@ -308,9 +308,6 @@ class Scheduler:
     def census(self, slot: Slot) -> set[str]:
         return slot.census()
 
-    def sessions(self) -> int:
-        return sum(len(slot.handles) for slot in self.slots)
-
     def running(self) -> int:
         return sum(1 for slot in self.slots for h in list(slot.handles.values()) if h.snapshot.running)
 
