@@ -56,6 +56,7 @@ class Moons(GaussianCurveTarget):
     entropy = 2.393879
     entropy_method = "quadrature of −p log p on a 2000² grid over [−5, 5] × [−3.5, 4.5]"
     std = 0.2
+    classes = ("upper moon", "lower moon")  # the outer arc, the inner arc
 
     def __init__(self, nodes: int = 256) -> None:
         self.nodes = nodes  # per arc
@@ -66,15 +67,19 @@ class Moons(GaussianCurveTarget):
         inner = torch.stack([1 - 2 * t.cos(), 0.8 - 2 * t.sin()], 1)
         self.centres = torch.cat([outer, inner])
         self.log_weights = (w / 2).log().repeat(2)
+        self.component_class = torch.arange(2).repeat_interleave(len(t))  # outer arc, then inner
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         t = torch.rand(n, generator=generator, dtype=torch.float64) * math.pi
         inner = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
         outer_xy = torch.stack([t.cos(), t.sin()], 1)
         inner_xy = torch.stack([1 - t.cos(), 1 - t.sin() - 0.5], 1)
         xy = torch.where(inner[:, None], inner_xy, outer_xy)
         xy = xy + 0.1 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        return (2 * xy + torch.tensor([-1.0, -0.2], dtype=torch.float64)).float()
+        return (2 * xy + torch.tensor([-1.0, -0.2], dtype=torch.float64)).float(), inner.long()
 
 
 class SwissRoll(GaussianCurveTarget):
@@ -160,6 +165,7 @@ class TwoSpirals(Target):
     )
     entropy = 2.645450
     entropy_method = "quadrature of −p log p on a 2000² grid over [−5, 5]²"
+    classes = ("− arm", "+ arm")
     std = 0.1
     width = 0.5 / 3  # side of the uniform offset after dividing by 3
     t_max = 3 * math.pi  # 540 degrees
@@ -225,11 +231,21 @@ class TwoSpirals(Target):
         both = [torch.logaddexp(self._log_arm(b), self._log_arm(-b)) for b in x.split(CHUNK)]
         return torch.cat(both) - math.log(2) if both else x.new_zeros(0)
 
+    def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x, arm): the − arm (label 0) and the + arm (label 1), each with probability ½."""
+        x = x.double()
+        arms = [torch.stack([self._log_arm(-b), self._log_arm(b)], 1) for b in x.split(CHUNK)]
+        return torch.cat(arms) - math.log(2) if arms else x.new_zeros(0, 2)
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         u = torch.rand(n, generator=generator, dtype=torch.float64)
         t = self.t_max * u.sqrt()
         offset = torch.rand(n, 2, generator=generator, dtype=torch.float64) * 0.5
         d = torch.stack([-t * t.cos(), t * t.sin()], 1) + offset
-        sign = torch.randint(0, 2, (n, 1), generator=generator).double() * 2 - 1
+        label = torch.randint(0, 2, (n,), generator=generator)
+        sign = label[:, None].double() * 2 - 1
         noise = torch.randn(n, 2, generator=generator, dtype=torch.float64) * self.std
-        return (sign * d / 3 + noise).float()
+        return (sign * d / 3 + noise).float(), label

@@ -21,6 +21,7 @@ class EightGaussians(GaussianMixtureTarget):
     box = Box(-4.5, 4.5, -4.5, 4.5)
     entropy = 2.831880
     entropy_method = "quadrature of −p log p on a 3000² grid over [−7, 7]²"
+    classes = ("E", "W", "N", "S", "NE", "SE", "NW", "SW")  # the compass direction of each component
 
     def __init__(self) -> None:
         s = 1 / math.sqrt(2)
@@ -34,9 +35,35 @@ class TwentyFiveGaussians(GaussianMixtureTarget):
     box = Box(-5.0, 5.0, -5.0, 5.0)
     entropy = 1.0 + math.log(2 * math.pi * 0.2**2) + math.log(25)
     entropy_method = "closed form: the components do not overlap (10σ apart), H = log 25 + log(2πeσ²)"
+    classes = tuple(f"({2 * i}, {2 * j})" for i in range(-2, 3) for j in range(-2, 3))  # each centre
 
     def __init__(self) -> None:
         super().__init__([(2.0 * i, 2.0 * j) for i in range(-2, 3) for j in range(-2, 3)], 0.2)
+
+
+class TwoGaussians(GaussianMixtureTarget):
+    """Two far-apart Gaussians of unequal weight: the forward KL covers both modes, the reverse KL
+    settles on one. The heavier sits nearer the box's centre, where a reverse-KL fit starts, so that
+    its fit lands on that mode rather than on the broad local minimum that straddles both."""
+
+    name = "2gaussians"
+    description = "two Gaussians, std 0.5, at (−2, 0) with weight 2/3 and at (4, 0) with weight 1/3 (12 σ apart)"
+    box = Box(-6.0, 6.0, -3.0, 3.0)
+    weights = (2 / 3, 1 / 3)
+    entropy = -sum(w * math.log(w) for w in weights) + 1.0 + math.log(2 * math.pi * 0.5**2)
+    entropy_method = "closed form: the components do not overlap (12σ apart), H = −Σ w log w + log(2πeσ²)"
+
+    def __init__(self) -> None:
+        super().__init__([(-2.0, 0.0), (4.0, 0.0)], 0.5)
+        self.log_weights = torch.tensor(self.weights, dtype=torch.float64).log()
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        which = (torch.rand(n, generator=generator, dtype=torch.float64) >= self.weights[0]).long()
+        noise = torch.randn(n, 2, generator=generator, dtype=torch.float64) * self.std
+        return (self.centres[which] + noise).float(), which
 
 
 class CorrelatedGaussian(Target):

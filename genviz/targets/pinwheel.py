@@ -33,7 +33,8 @@ class Pinwheel(Target):
     density_method = "change of variables, angle by numerical root finding (bisection)"
     entropy = 2.317788
     entropy_method = "quadrature of −p log p on a 2000² grid over [−5, 5]²"
-    classes = 5
+    arms = 5
+    classes = ("arm 1", "arm 2", "arm 3", "arm 4", "arm 5")  # label k: the arm at angle 2πk/5
     radial_std, tangential_std, rate, scale = 0.3, 0.1, 0.25, 2.0
     # Roots with f₀ above 1 + 10 radial stds weigh less than e^{−50}; leaving them out
     # bounds the number of roots per point (≤ 40) however far out the point lies. None of
@@ -44,14 +45,17 @@ class Pinwheel(Target):
         self.bisections = bisections  # 2π/2^52 ≈ 1e-15
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         std = torch.tensor([self.radial_std, self.tangential_std], dtype=torch.float64)
         f = torch.randn(n, 2, generator=generator, dtype=torch.float64) * std
         f[:, 0] += 1
-        k = torch.randint(self.classes, (n,), generator=generator).double()
-        theta = 2 * math.pi * k / self.classes + self.rate * f[:, 0].exp()
+        k = torch.randint(self.arms, (n,), generator=generator)
+        theta = 2 * math.pi * k.double() / self.arms + self.rate * f[:, 0].exp()
         c, s = theta.cos(), theta.sin()
         y = torch.stack([f[:, 0] * c + f[:, 1] * s, -f[:, 0] * s + f[:, 1] * c], 1)
-        return (self.scale * y).float()
+        return (self.scale * y).float(), k
 
     def _phase(self, phi: torch.Tensor, r: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         """H = 5/(2π) (φ − 0.25 e^{r cos φ} − ψ): y is an image of f = r e^{iφ} where H ∈ ℤ.
@@ -60,7 +64,7 @@ class Pinwheel(Target):
         classes is H ∈ ℤ. The cap on f₀ only guards against overflow outside the searched arc.
         """
         f0 = (r * phi.cos()).clamp(max=self.f0_max)
-        return self.classes / (2 * math.pi) * (phi - self.rate * f0.exp() - psi)
+        return self.arms / (2 * math.pi) * (phi - self.rate * f0.exp() - psi)
 
     def _bisect(
         self, fn: Callable[[torch.Tensor], torch.Tensor], lo: torch.Tensor, hi: torch.Tensor
@@ -93,8 +97,11 @@ class Pinwheel(Target):
         right = self._bisect(excess, phi_min, torch.zeros_like(r))
         return torch.where(folded[:, None], torch.stack([left, right], 1), phi_min[:, None])
 
-    def _roots(self, r: torch.Tensor, psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """All φ with H(φ) ∈ ℤ and r cos φ ≤ f0_max: (point index, φ), one entry per root."""
+    def _roots(
+        self, r: torch.Tensor, psi: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All φ with H(φ) ∈ ℤ and r cos φ ≤ f0_max: (point index, φ, arm), one entry per root.
+        A root with H = k + 5m is an image of arm k."""
         # H is monotone between consecutive cuts: the folds, ±π, and the ends of the
         # arc r cos φ ≤ f0_max
         edge = torch.arccos((self.f0_max / r.clamp(min=1e-12)).clamp(max=1))
@@ -115,12 +122,14 @@ class Pinwheel(Target):
         def excess(phi: torch.Tensor) -> torch.Tensor:
             return self._phase(phi, r, psi) - target
 
-        return point, self._bisect(excess, start[point, piece], end[point, piece])
+        arm = target.remainder(self.arms).long()
+        return point, self._bisect(excess, start[point, piece], end[point, piece]), arm
 
-    def _log_prob_block(self, y: torch.Tensor) -> torch.Tensor:
+    def _log_terms(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p_f(f)/|det| − log 5 of every root: (terms, point index, arm), one entry per root."""
         y = y / self.scale
         r, psi = y.norm(dim=1), torch.atan2(y[:, 1], y[:, 0])
-        point, phi = self._roots(r, psi)
+        point, phi, arm = self._roots(r, psi)
         f0, f1 = r[point] * phi.cos(), r[point] * phi.sin()
         log_pf = (
             -0.5 * ((f0 - 1) / self.radial_std) ** 2
@@ -128,10 +137,23 @@ class Pinwheel(Target):
             - math.log(2 * math.pi * self.radial_std * self.tangential_std)
         )
         log_det = math.log(self.scale**2) + torch.log((1 + self.rate * f0.exp() * f1).abs())
-        terms = log_pf - log_det - math.log(self.classes)
+        return log_pf - log_det - math.log(self.arms), point, arm
+
+    def _log_prob_block(self, y: torch.Tensor) -> torch.Tensor:
+        terms, point, _ = self._log_terms(y)
         return scatter_logsumexp(terms, point, len(y))
+
+    def _class_log_prob_block(self, y: torch.Tensor) -> torch.Tensor:
+        terms, point, arm = self._log_terms(y)
+        joint = scatter_logsumexp(terms, point * self.arms + arm, len(y) * self.arms)
+        return joint.reshape(len(y), self.arms)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         x = x.double()
         out = [self._log_prob_block(block) for block in x.split(CHUNK)]
         return torch.cat(out) if out else x.new_zeros(0)
+
+    def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.double()
+        out = [self._class_log_prob_block(block) for block in x.split(CHUNK)]
+        return torch.cat(out) if out else x.new_zeros(0, self.arms)

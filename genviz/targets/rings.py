@@ -38,13 +38,22 @@ class RingMixture(Target):
         terms = torch.stack([log_ring(rho, r, self.std) for r in self.radii], 1)
         return torch.logsumexp(terms, 1) - math.log(len(self.radii))
 
+    def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x, ring) = log_ring − log K: one class per circle."""
+        rho = x.double().norm(dim=1)
+        terms = torch.stack([log_ring(rho, r, self.std) for r in self.radii], 1)
+        return terms - math.log(len(self.radii))
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         radii = torch.tensor(self.radii, dtype=torch.float64)
         which = torch.randint(len(self.radii), (n,), generator=generator)
         angle = torch.rand(n, generator=generator, dtype=torch.float64) * 2 * math.pi
         circle = radii[which, None] * torch.stack([angle.cos(), angle.sin()], 1)
         noise = torch.randn(n, 2, generator=generator, dtype=torch.float64) * self.std
-        return (circle + noise).float()
+        return (circle + noise).float(), which
 
 
 class Circles(RingMixture):
@@ -59,6 +68,7 @@ class Circles(RingMixture):
     entropy = 3.268136
     radii = (3.0, 1.5)
     std = 0.24
+    classes = ("outer circle", "inner circle")
 
 
 class Rings(RingMixture):
@@ -70,3 +80,4 @@ class Rings(RingMixture):
     entropy = 2.623183
     radii = (0.75, 1.5, 2.25, 3.0)
     std = 0.08
+    classes = ("r = 0.75", "r = 1.5", "r = 2.25", "r = 3")
