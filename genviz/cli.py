@@ -3,6 +3,7 @@
     python -m genviz list [--json]
     python -m genviz train --target 8gaussians --model nsf --seconds 30 --out runs/nsf
     python -m genviz train --data points.csv --set transforms=3 --out runs/mine
+    python -m genviz train --formula "-(x**2 + y**2)/2" --box -6,6,-6,6 --out runs/typed
     python -m genviz eval runs/mine --data more_points.csv
 
 A mistake a user can fix (a bad argument, file or setting) exits with status 2
@@ -23,8 +24,8 @@ from typing import Any, NoReturn
 
 import torch
 
-from genviz.config import USER_DATA, ConfigError, RunConfig, parse_assignment
-from genviz.data import DataSource
+from genviz.config import FORMULA, USER_DATA, ConfigError, RunConfig, parse_assignment, parse_box
+from genviz.data import DataSource, config_target
 from genviz.grid import Box
 from genviz.metrics import Result, log_q_at, mean_and_se
 from genviz.models import MODELS, GenerativeModel, Hyperparameter, hyperparameters
@@ -65,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_attached(sys.argv[1:] if argv is None else list(argv)))
         return args.run(args)
     except (UsageError, ConfigError, PointsError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -77,6 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`list | head`): point stdout at devnull so the exit flush is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+VALUES_WITH_A_SIGN = ("--formula", "--box")  # "-(x**2 + y**2)/2" and "-4,4,-4,4" start with a minus
+
+
+def _attached(argv: list[str]) -> list[str]:
+    """`--formula -x**2` as `--formula=-x**2`: argparse would read a value that starts with '-' as
+    an option."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] in VALUES_WITH_A_SIGN and word.startswith("-"):
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +113,9 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--target", help="a built-in target (see `list`)")
     source.add_argument("--data", type=Path, metavar="FILE.csv", help="your own points, x,y per line")
+    source.add_argument("--formula", metavar="LOG_P", help="a log-density in x and y, up to a constant")
+    box_help = "where --formula is normalised and drawn (default -4,4,-4,4)"
+    train.add_argument("--box", metavar="XMIN,XMAX,YMIN,YMAX", help=box_help)
     train.add_argument("--model", default=RunConfig.model, help=f"a model (default {RunConfig.model})")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training steps")
@@ -203,6 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
     set_threads()
     config = train_config(args)
     resolve_device(config.device)  # fail before reading data or training
+    config_target(config)  # a typed density is normalised (or refused) before anything is written
     data = _points_source(args.data, config.seed) if args.data else None
     out = _prepare_out(args.out)
     trainer = Trainer(config, data)
@@ -215,13 +235,28 @@ def run_train(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the arguments describe, `--set` applied in order."""
     seconds = DEFAULT_SECONDS if args.steps is None and args.seconds is None else args.seconds
-    target = USER_DATA if args.data else args.target
+    target = USER_DATA if args.data else FORMULA if args.formula is not None else args.target
+    budget = {"steps": args.steps, "seconds": seconds}
     config = RunConfig(
-        target=target, model=args.model, steps=args.steps, seconds=seconds, seed=args.seed, device=args.device
+        target=target, model=args.model, seed=args.seed, device=args.device, **budget, **_formula_fields(args)
     )
     for assignment in args.set:
         config = parse_assignment(config, assignment)
     return config
+
+
+def _formula_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """formula and box for RunConfig from --formula and --box."""
+    if args.formula is None:
+        if args.box is not None:
+            raise UsageError("--box goes with --formula")
+        return {}
+    if args.box is None:
+        return {"formula": args.formula}
+    try:
+        return {"formula": args.formula, "box": parse_box(args.box)}
+    except ValueError as error:
+        raise UsageError(f"--box: cannot read {args.box[:60]!r} ({error})") from None
 
 
 def _prepare_out(out: Path) -> Path:

@@ -12,12 +12,20 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from genviz.formula import FormulaError, parse_formula
 from genviz.models import MODELS, checked_params, hyperparameters
-from genviz.targets import TARGETS
+from genviz.targets import REVERSE_KL_TARGETS, TARGETS
+from genviz.targets.formula import check_box
 
 Schedule = Literal["constant", "cosine"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
+# forward-kl: maximum likelihood on samples of p, i.e. min KL(p ‖ q); reverse-kl: min KL(q ‖ p) =
+# E_q[log q − log p] with p's normalised density and reparameterised samples of q
+Objective = Literal["forward-kl", "reverse-kl"]
+OBJECTIVES: tuple[str, ...] = ("forward-kl", "reverse-kl")
 USER_DATA = "data"  # the target name of a user's own points (no density known)
+FORMULA = "formula"  # the target name of a log-density the user typed (`formula`, on `box`)
+DEFAULT_BOX = (-4.0, 4.0, -4.0, 4.0)  # xmin, xmax, ymin, ymax of a typed density
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -48,12 +56,15 @@ class RunConfig:
     seed: int = 0
     device: DeviceChoice = "auto"
     n_test: int = 20_000  # held-out points for the NLL and KL
+    objective: Objective = "forward-kl"
+    formula: str = ""  # target "formula": log p(x, y) up to a constant, read by genviz.formula
+    box: tuple[float, float, float, float] = DEFAULT_BOX  # target "formula": where p is normalised
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        if self.target != USER_DATA and self.target not in TARGETS:
+        if self.target not in (USER_DATA, FORMULA) and self.target not in TARGETS:
             raise ConfigError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
@@ -73,6 +84,34 @@ class RunConfig:
         _check(self.seconds is None or 0 <= self.seconds < math.inf, "seconds must be a finite number ≥ 0")
         _check_whole("n_test", self.n_test, MIN_N_TEST, MAX_N_TEST)
         _check_whole("seed", self.seed, MIN_SEED, MAX_SEED)
+        self._check_objective()
+        self._check_formula()
+
+    def _check_formula(self) -> None:
+        """A typed density's syntax and box; its values on the box are checked when it is built."""
+        if self.target != FORMULA:
+            return
+        try:
+            parse_formula(self.formula)
+            check_box(tuple(self.box))
+        except FormulaError as error:
+            raise ConfigError(str(error)) from None
+
+    def _check_objective(self) -> None:
+        """reverse-kl needs p's differentiable density and q's reparameterised samples with log q."""
+        _check(self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}")
+        if self.objective != "reverse-kl":
+            return
+        _check(
+            self.target in REVERSE_KL_TARGETS,
+            f"reverse-kl needs a target with a known, differentiable log density, not {_named(self.target)}: "
+            f"use one of {', '.join(REVERSE_KL_TARGETS)}",
+        )
+        refusal = MODELS[self.model].reverse_kl_refusal(self.model_kwargs())
+        _check(
+            refusal is None,
+            f"reverse-kl cannot train {self.model} ({refusal}); it trains {', '.join(reverse_kl_models())}",
+        )
 
     @property
     def learning_rate(self) -> float:
@@ -98,6 +137,8 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         _check(not unknown, f"unknown configuration key(s): {', '.join(unknown)}")
         data = dict(data)
+        if isinstance(data.get("box"), list):  # JSON has no tuples
+            data["box"] = tuple(data["box"])
         if "params" in data:
             family = MODELS.get(data.get("model", cls.model))
             specs = {h.name: h for h in hyperparameters(family)} if family else {}
@@ -120,6 +161,10 @@ class RunConfig:
         query |= {"device": self.device}
         if self.steps is not None:
             query["steps"] = str(self.steps)
+        if self.objective != "forward-kl":
+            query["objective"] = self.objective
+        if self.target == FORMULA:
+            query |= {"formula": self.formula, "box": ",".join(map(_short_float, self.box))}
         for name, value in self.params.items():
             query[f"p.{name}"] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return query
@@ -143,6 +188,7 @@ class RunConfig:
                 params[name] = _parse(specs[name].parse, text)
         changes: dict[str, Any] = {"model": model, "params": params}
         readers = {"target": str, "lr": float, "batch_size": int, "schedule": str, "seed": int, "device": str}
+        readers |= {"objective": str, "formula": str, "box": parse_box}
         for key, reader in (readers | {"steps": int}).items():
             if key in query:
                 changes[key] = _parse(reader, query[key], key)
@@ -152,6 +198,37 @@ class RunConfig:
                 f"batch_size must be one of {', '.join(map(str, BATCH_SIZES))}, got {changes['batch_size']}",
             )
         return replace(base, **changes)
+
+
+def reverse_kl_models() -> list[str]:
+    """The families that can minimise the reverse KL, with what they need, e.g. 'gmm (fit=gradient)'."""
+    names = []
+    for name, family in MODELS.items():
+        if family.reparameterised:
+            names.append(f"{name} ({family.reverse_kl_settings})" if family.reverse_kl_settings else name)
+    return names
+
+
+def _named(target: str) -> str:
+    return "your own points" if target == USER_DATA else target
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """'xmin,xmax,ymin,ymax' -> four floats (their checks are `check_box`'s)."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise ValueError("expected four numbers xmin,xmax,ymin,ymax")
+    return values  # type: ignore[return-value]
+
+
+def _short_float(value: float) -> str:
+    """The shortest text that reads back as the same float: '-4', '0.1'."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -181,7 +258,7 @@ def parse_assignment(config: RunConfig, assignment: str) -> RunConfig:
     key, sep, text = assignment.partition("=")
     key = key.strip()
     _check(bool(sep) and bool(key), f"--set expects key=value, got {assignment!r}")
-    settings = {"lr": float, "batch_size": int, "schedule": str, "n_test": int}
+    settings = {"lr": float, "batch_size": int, "schedule": str, "n_test": int, "objective": str}
     if key in settings:
         return config.with_changes(**{key: _parse(settings[key], text, key)})
     specs = {h.name: h for h in hyperparameters(MODELS[config.model])}

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from genviz.config import ConfigError, RunConfig
+from genviz.config import FORMULA, ConfigError, RunConfig
 from genviz.estimators import KNN_PAIRS
 from genviz.grid import DEFAULT_RESOLUTION, Box
 from genviz.limits import HostLimits
@@ -329,6 +329,8 @@ def estimate(config: RunConfig, held_out: int | None = None) -> Estimate:
     `held_out`: the held-out points of a user's data set (`config.n_test` is a target's)."""
     shape = profile(config)
     box = TARGETS[config.target].box if config.target in TARGETS else None
+    if config.target == FORMULA:
+        box = Box(*config.box)  # a typed density's grids cover the box the user set
     n_test = config.n_test if held_out is None else held_out
     full = full_plan(shape, n_test)
     parts = _record_parts(shape, full)

@@ -7,10 +7,12 @@ from functools import lru_cache
 
 import torch
 
-from genviz.config import USER_DATA
+from genviz.config import FORMULA, USER_DATA, ConfigError, RunConfig
+from genviz.formula import FormulaError
 from genviz.grid import Box, Grid
 from genviz.targets import TARGETS
 from genviz.targets.base import Target
+from genviz.targets.formula import formula_target
 
 TEST_FRACTION = 0.2  # share of a user's points held out
 
@@ -67,5 +69,26 @@ def box_around(points: torch.Tensor, margin: float = 0.1) -> Box:
 def target_log_prob_grid(target_name: str, resolution: int) -> tuple[Grid, torch.Tensor]:
     """The target's log density on its box grid, shape (k, m); cached, since targets never change."""
     target = TARGETS[target_name]
+    grid = target.box.grid(resolution)
+    return grid, grid.reshape(target.log_prob(grid.points))
+
+
+def config_target(config: RunConfig) -> Target | None:
+    """The target a configuration names: a registry entry, a typed density (built on its box and
+    cached), or None for a user's points. A typed density that cannot be normalised is a ConfigError."""
+    if config.target == USER_DATA:
+        return None
+    if config.target == FORMULA:
+        try:
+            return formula_target(config.formula, tuple(map(float, config.box)))
+        except FormulaError as error:
+            raise ConfigError(str(error)) from None
+    return TARGETS[config.target]
+
+
+def log_prob_grid(target: Target, resolution: int) -> tuple[Grid, torch.Tensor]:
+    """`target_log_prob_grid` for any target: a registry target's grid is cached by name."""
+    if TARGETS.get(target.name) is target:
+        return target_log_prob_grid(target.name, resolution)
     grid = target.box.grid(resolution)
     return grid, grid.reshape(target.log_prob(grid.points))

@@ -4,12 +4,15 @@ The format: two comma-separated numbers per line, an optional header (a first
 row of two non-numeric cells), blank lines ignored, UTF-8 text. Cells are read
 with `float`, never evaluated. Numbers go into a flat array of doubles (16 bytes
 a point) rather than a list of Python floats, so the largest file accepted costs
-tens of megabytes, not hundreds.
+tens of megabytes, not hundreds. A file on disk is read with `read_points`; an
+upload is read from memory with `parse_points`, its name only ever shown.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 from array import array
 from collections.abc import Iterable, Iterator
@@ -24,6 +27,7 @@ MIN_POINTS = 50  # to train: fewer leaves a held-out split too small to say anyt
 MAX_ABS = 1e6  # larger coordinates lose too much precision in float32 training
 BINARY_PROBE = 8192  # bytes scanned for NUL, the sign of a binary file
 SHOWN_CHARS = 30  # characters of a bad cell quoted back to the user
+SHOWN_NAME = 60  # characters of an uploaded file's name in a message
 
 
 class PointsError(ValueError):
@@ -36,20 +40,45 @@ def read_points(path: Path, *, min_points: int = MIN_POINTS, need_spread: bool =
     `need_spread` rejects data with no spread in a coordinate, which no density can fit.
     """
     check_file(path)
-    values = array("d")
     try:
         with path.open("rb") as handle:
-            header = _read_rows(_text_lines(handle, path), path, values)
+            return _points(handle, str(path), min_points, need_spread)
     except OSError as error:
         raise PointsError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def parse_points(
+    raw: bytes, name: str, *, min_points: int = MIN_POINTS, need_spread: bool = True
+) -> torch.Tensor:
+    """`read_points` for a file's bytes in memory (an upload): `name` appears in messages only."""
+    where = shown_name(name)
+    if len(raw) > MAX_BYTES:
+        raise PointsError(f"{where} is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
+    if not raw:
+        raise PointsError(f"{where} is empty")
+    _check_text(raw[:BINARY_PROBE], where)
+    return _points(io.BytesIO(raw), where, min_points, need_spread)
+
+
+def shown_name(name: str) -> str:
+    """An uploaded file's name as a message shows it: printable, and shortened in the middle."""
+    name = "".join(c if c.isprintable() else "?" for c in name) or "the file"
+    if len(name) <= SHOWN_NAME:
+        return name
+    return name[: SHOWN_NAME - 16] + "…" + name[-15:]
+
+
+def _points(handle: BinaryIO, where: str, min_points: int, need_spread: bool) -> torch.Tensor:
+    values = array("d")
+    header = _read_rows(_text_lines(handle, where), where, values)
     n = len(values) // 2
     if n == 0:
-        raise PointsError(f"{path} has {'a header but ' if header else ''}no points")
+        raise PointsError(f"{where} has {'a header but ' if header else ''}no points")
     if n < min_points:
-        raise PointsError(f"{path} has only {n} point{'s' * (n != 1)}; at least {min_points} are needed")
+        raise PointsError(f"{where} has only {n} point{'s' * (n != 1)}; at least {min_points} are needed")
     points = torch.frombuffer(values, dtype=torch.float64).reshape(n, 2).clone()
     if need_spread:
-        _check_spread(points, path)
+        _check_spread(points, where)
     return points
 
 
@@ -71,11 +100,31 @@ def check_file(path: Path) -> None:
             probe = handle.read(BINARY_PROBE)
     except OSError as error:
         raise PointsError(f"cannot read {path}: {error.strerror or error}") from None
+    _check_text(probe, str(path))
+
+
+def _check_text(probe: bytes, where: str) -> None:
+    """The first bytes of a file: UTF-16 text and binary files are refused, saying which."""
+    if _looks_utf16(probe):
+        raise PointsError(f"{where} is UTF-16 text; save it as UTF-8 CSV (two numbers per line)")
     if b"\x00" in probe:
-        raise PointsError(f"{path} looks like a binary file; expected CSV text with two numbers per line")
+        raise PointsError(f"{where} looks like a binary file; expected CSV text with two numbers per line")
 
 
-def _text_lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+def _looks_utf16(probe: bytes) -> bool:
+    """A UTF-16 byte-order mark, or ASCII with a NUL after (or before) every character."""
+    if probe.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    if len(probe) < 4:
+        return False
+    even, odd = probe[0::2], probe[1::2]
+    return any(
+        zeros.count(0) == len(zeros) and 0 not in text and text.isascii()
+        for zeros, text in ((odd, even[: len(odd)]), (even, odd))
+    )
+
+
+def _text_lines(handle: BinaryIO, where: str) -> Iterator[str]:
     # Decoding line by line, rather than through a text wrapper, pins a bad byte to its line;
     # bytes.splitlines also breaks on a lone \r, the line ending of old Mac files.
     lines = (line for raw in handle for line in raw.splitlines(keepends=True))
@@ -83,11 +132,11 @@ def _text_lines(handle: BinaryIO, path: Path) -> Iterator[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise PointsError(f"{path} line {number}: not UTF-8 text; save the file as UTF-8 CSV") from None
+            raise PointsError(f"{where} line {number}: not UTF-8 text; save the file as UTF-8 CSV") from None
         yield text.removeprefix("\ufeff") if number == 1 else text  # a spreadsheet's byte-order mark
 
 
-def _read_rows(lines: Iterable[str], path: Path, values: array) -> bool:
+def _read_rows(lines: Iterable[str], where: str, values: array) -> bool:
     """Append each data row's two numbers to `values`; returns whether a header was seen."""
     rows = csv.reader(lines)
     seen_row = header = False
@@ -102,21 +151,21 @@ def _read_rows(lines: Iterable[str], path: Path, values: array) -> bool:
                 continue
             seen_row = True
             if len(values) >= 2 * MAX_POINTS:
-                raise PointsError(f"{path} has more than {MAX_POINTS:,} points, the limit")
-            values.extend(_row_numbers(row, path, previous + 1))
+                raise PointsError(f"{where} has more than {MAX_POINTS:,} points, the limit")
+            values.extend(_row_numbers(row, where, previous + 1))
     except csv.Error as error:
-        raise PointsError(f"{path} line {line + 1}: {error}") from None
+        raise PointsError(f"{where} line {line + 1}: {error}") from None
     return header
 
 
-def _row_numbers(row: list[str], path: Path, line: int) -> tuple[float, float]:
+def _row_numbers(row: list[str], where: str, line: int) -> tuple[float, float]:
     """The row's (x, y): the fast path; messages are built only for a bad row."""
     try:
         x, y = map(float, row)
     except ValueError:
-        raise PointsError(_row_problem(row, f"{path} line {line}")) from None
+        raise PointsError(_row_problem(row, f"{where} line {line}")) from None
     if not (abs(x) <= MAX_ABS and abs(y) <= MAX_ABS):  # also false for NaN
-        raise PointsError(_row_problem(row, f"{path} line {line}"))
+        raise PointsError(_row_problem(row, f"{where} line {line}"))
     return x, y
 
 
@@ -153,14 +202,14 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _check_spread(points: torch.Tensor, path: Path) -> None:
+def _check_spread(points: torch.Tensor, where: str) -> None:
     # Checked in float32, the precision the models train in.
     single = points.float()
     flat = [name for name, column in zip("xy", single.T, strict=True) if column.min() == column.max()]
     if len(flat) == 2:
-        raise PointsError(f"{path}: all points are identical; a density needs spread in both coordinates")
+        raise PointsError(f"{where}: all points are identical; a density needs spread in both coordinates")
     if flat:
         value = float(single[0, "xy".index(flat[0])])
         raise PointsError(
-            f"{path}: every point has {flat[0]} = {value:g}; a density needs spread in both coordinates"
+            f"{where}: every point has {flat[0]} = {value:g}; a density needs spread in both coordinates"
         )

@@ -11,30 +11,35 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
 from genviz.config import ConfigError, RunConfig
 from genviz.cost import live_resolution, plan_evaluation, profile_of
-from genviz.data import DataSource, target_log_prob_grid
+from genviz.data import DataSource, config_target, log_prob_grid
 from genviz.estimators import binned_kde, kde_method
 from genviz.grid import DEFAULT_RESOLUTION, Grid
+from genviz.lesson import LikelihoodProduct, likelihood_products
 from genviz.metrics import (
     KDE_SAMPLES,
+    REVERSE_KL_SAMPLES,
     Result,
     density_log_prob,
     entropy_result,
     held_out_nll,
     kl_monte_carlo,
     kl_quadrature,
+    kl_reverse,
     log_q_at,
     other_nlls,
     private_samples,
+    reverse_kl_unavailable,
 )
 from genviz.models import MODELS, GenerativeModel
 from genviz.models.kinds import DENSITY_KINDS
-from genviz.targets import TARGETS
+from genviz.targets import Target
 
 SNAPSHOT_EVERY = 25  # steps between saved good states for rollback
 LR_CUT = 0.5  # learning-rate factor after each rollback
@@ -66,6 +71,9 @@ class Evaluation:
     entropy: Result
     others: tuple[Result, ...] = ()  # further NLLs a family reports (an ELBO, an IWAE bound)
     live: bool = False  # made while training, on subsets of a costly family's points (see the methods)
+    reverse_kl: Result | None = None  # KL(q ‖ p) over fresh samples of q, where it is computable
+    # Π q(xᵢ) in float32 and float64 beside Σ log q(xᵢ) over the first held-out points (the Theory page)
+    products: tuple[LikelihoodProduct, ...] = ()
 
     def row(self) -> dict[str, float | int | None]:
         row: dict[str, float | int | None] = {
@@ -78,6 +86,8 @@ class Evaluation:
             "kl": self.kl.value,
             "kl_se": self.kl.se,
         }
+        if self.reverse_kl is not None:
+            row |= {"reverse_kl": self.reverse_kl.value, "reverse_kl_se": self.reverse_kl.se}
         # e.g. "NLL via ELBO (bound)": the plots draw every key that starts with "NLL via"
         return row | {f"{other.name} ({other.kind})": other.value for other in self.others}
 
@@ -105,12 +115,13 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # model initialisation and model-side noise
         if data is None:
-            if config.target not in TARGETS:
+            target = config_target(config)  # a registry target or a typed density
+            if target is None:
                 raise ConfigError(f"target {config.target!r} needs its points: pass a DataSource")
-            data = DataSource.from_target(TARGETS[config.target], config.n_test, self.generator)
+            data = DataSource.from_target(target, config.n_test, self.generator)
         self.data = data
         self.model: GenerativeModel = MODELS[config.model](**config.model_kwargs()).to(self.device)
-        self.model.fit_data(self.data.batch(INIT_POINTS, self.generator).to(self.device))
+        self.model.fit_data(self._init_points().to(self.device))
         self.optimizers = make_optimizers(self.model)
         self.step = 0
         self.train_seconds = 0.0
@@ -160,11 +171,29 @@ class Trainer:
             taken += 1
         return taken
 
+    def _init_points(self) -> torch.Tensor:
+        """Points for `fit_data`: training data; for the reverse KL, which never sees samples of p,
+        points spread uniformly over the box (the plotting window is all it knows besides log p)."""
+        if self.config.objective != "reverse-kl":
+            return self.data.batch(INIT_POINTS, self.generator)
+        box = self.data.box
+        low, high = torch.tensor([box.xmin, box.ymin]), torch.tensor([box.xmax, box.ymax])
+        return low + torch.rand(INIT_POINTS, 2, generator=self.generator) * (high - low)
+
     def _one_step(self) -> None:
+        if self.config.objective == "reverse-kl":
+            target = self.data.target
+            return self._gradient_step(lambda: reverse_kl_loss(self.model, target, self.config.batch_size))
         if self.model.trained_by == "update":
             return self._update_step()
+        self._gradient_step(lambda: self.model.train_step(self._batch, self._step_group))
+
+    def _gradient_step(self, take: Callable[[], float | torch.Tensor]) -> None:
+        """One gradient step: `take` returns the loss it stepped on, or a loss to step on here."""
         try:
-            loss = self.model.train_step(self._batch, self._step_group)
+            loss = take()
+            if isinstance(loss, torch.Tensor):
+                loss = self._step_group("model", loss)
         except NonFinite as problem:
             return self._roll_back(problem.what)
         if not math.isfinite(loss):
@@ -254,9 +283,17 @@ class Trainer:
             entropy_result(self.data.target),
             other_nlls(self.model, test[: plan.other_points], other_of),
             live,
+            self._reverse_kl(min(plan.points, REVERSE_KL_SAMPLES), seed),
+            products=likelihood_products(log_q.values),
         )
         self.history.append(evaluation)
         return evaluation
+
+    def _reverse_kl(self, n: int, seed: int) -> Result | None:
+        """KL(q ‖ p) on as many fresh samples of q as the plan has held-out points, where computable."""
+        if reverse_kl_unavailable(self.model, self.data.target) is not None:
+            return None
+        return kl_reverse(self.model, self.data.target, n, seed)
 
     def _held_out(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The first n held-out points (a random subset: they are drawn independently) and their log p."""
@@ -286,7 +323,7 @@ class Trainer:
         """The target's log density on the same grid, when it is known."""
         if self.data.target is None:
             return None
-        return target_log_prob_grid(self.data.target.name, resolution)
+        return log_prob_grid(self.data.target, resolution)
 
     def kl_by_quadrature(
         self, resolution: int = DEFAULT_RESOLUTION, log_q: torch.Tensor | None = None
@@ -314,6 +351,14 @@ class Trainer:
 def density_title(family: type[GenerativeModel]) -> str:
     """What `Trainer.density_grid` shows for a family, for a heat map's title."""
     return DENSITY_KINDS[family.density_kind].title.format(samples=KDE_SAMPLES)
+
+
+def reverse_kl_loss(model: GenerativeModel, target: Target, n: int) -> torch.Tensor:
+    """KL(q ‖ p) − 0 = E_q[log q − log p] ≈ Σ_i w_i (log q(x_i) − log p(x_i)) over about n
+    reparameterised samples of q (`rsample_with_log_prob`): a scalar, in nats, with gradients."""
+    draw = model.rsample_with_log_prob(n)
+    log_p = target.reverse_kl_log_prob(draw.x.cpu()).to(draw.log_q.device)
+    return (draw.weights * (draw.log_q - log_p)).sum()
 
 
 class NonFinite(Exception):

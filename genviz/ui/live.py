@@ -58,6 +58,11 @@ def live_view() -> None:
     st.fragment(run_every=details)(_details)()
 
 
+def heartbeat(state: Session) -> Snapshot:
+    """What a refreshing page sends: it is still there, and what it shows; returns the snapshot."""
+    return state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
+
+
 def _numbers_and_densities() -> None:
     state = session()
     snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
@@ -188,12 +193,14 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
     target_column, model_column = st.columns(2, gap="small")
     if state.config.target == USER_DATA:
         cmax = render.density_scale(None, frame.log_q)
-        key = (USER_DATA, state.points_name, frame.resolution, cmax)
+        key = (USER_DATA, state.upload_digest, frame.resolution, cmax)  # the points' content, not their name
         left = state.figure("target", key, lambda: data_panel(state, frame, cmax))
     else:
-        x, y, log_p = target_density(state.config.target, TARGET_RESOLUTION)
+        config = state.config
+        x, y, log_p = target_density(config.target, TARGET_RESOLUTION, config.formula, config.box)
         cmax = render.density_scale(log_p, None)
-        left = state.figure("target", (state.config.target, cmax), lambda: target_panel(x, y, log_p, cmax))
+        key = (config.target, config.formula, config.box, cmax)
+        left = state.figure("target", key, lambda: target_panel(x, y, log_p, cmax))
     target_column.plotly_chart(left, key="target_density", config=PLOTLY_CONFIG)
     title = density_title(MODELS[state.config.model])
     if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:

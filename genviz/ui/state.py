@@ -8,24 +8,25 @@ grids never change, so they are cached with `st.cache_data`.
 
 from __future__ import annotations
 
-import tempfile
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
-from genviz.config import USER_DATA, ConfigError, RunConfig
-from genviz.data import target_log_prob_grid
+from genviz.config import DEFAULT_BOX, FORMULA, USER_DATA, ConfigError, RunConfig, parse_box
+from genviz.data import config_target, log_prob_grid
 from genviz.engine import SessionHandle, Snapshot, scheduler
-from genviz.pointsfile import PointsError, read_points
+from genviz.pointsfile import PointsError, parse_points, shown_name
 from genviz.targets import TARGETS
+from genviz.taxonomy import AUTOSTART
 
 DEFAULT = RunConfig(n_test=10_000, steps=3000)
 STATE_KEY = "genviz"
+SYNCED_KEY = "genviz.synced"  # the query `sync_url` last wrote: the page's own, not a link
 TARGET_RESOLUTION = 128  # the target's heat map: computed once per target and cached
 REBUILD_FIELDS = ("model", "target", "seed", "device")  # with the hyperparameters: need a fresh model
 PLOTLY_CONFIG = {"displaylogo": False}
@@ -39,11 +40,14 @@ class Session:
     handle: SessionHandle
     notice: str | None = None  # "Model rebuilt: ...", shown until the next rebuild or reset
     link_error: str | None = None  # a shared link that could not be used
+    refused_link: dict[str, str] | None = None  # the first load's link, when it could not be used
     build_error: str | None = None  # the controls ask for a model that cannot be built here
     points: torch.Tensor | None = None  # the user's own points, once a CSV is uploaded
     points_name: str | None = None
     points_error: str | None = None  # why the last upload was refused
-    upload_seen: tuple[str, int] | None = None  # (name, size) of the last file handled
+    upload_seen: str | None = None  # the uploader's id of the last file handled
+    upload_digest: str | None = None  # its content's hash: a file is recognised by what it holds
+    formula_error: str | None = None  # why the last typed density was refused
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
@@ -86,21 +90,45 @@ class Session:
         self.build_error = None if error is None else f"Cannot build this model: {error}"
         return error is None
 
+    def upload(self, file_id: str, name: str, raw: bytes) -> None:
+        """An upload from the uploader, read once per file and once per content: the same bytes
+        again change nothing, other bytes under the same name and size are a new data set."""
+        if file_id == self.upload_seen:
+            return
+        self.upload_seen = file_id
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != self.upload_digest:
+            self.upload_digest = digest
+            self.load_points(name, raw)
+
     def load_points(self, name: str, raw: bytes) -> bool:
-        """Validate an uploaded CSV; on success it becomes the 'your data' target. A refused
-        file changes nothing but the message."""
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(name).name
-            path.write_bytes(raw)
-            try:
-                points = read_points(path)
-            except PointsError as error:
-                self.points_error = str(error).replace(str(path), name)
-                return False
+        """Validate an uploaded CSV, read from memory (the name is only shown, never a path); on
+        success it becomes the 'your data' target. A refused file changes nothing but the message."""
+        try:
+            points = parse_points(raw, name)
+        except PointsError as error:
+            self.points_error = str(error)
+            return False
+        name = shown_name(name)
         self.points, self.points_name, self.points_error = points, name, None
         if self.config.target == USER_DATA and self._build(self.config, points, name):
             self.notice = f"Model rebuilt: new data from {name}"  # new points under the same target
         return True
+
+    def typed_density(self, text: str, box: str) -> dict[str, Any] | None:
+        """The configuration's fields for a typed density on a box, once it normalises; None (with
+        the reason in `formula_error`) when it does not, and the session keeps its target and model."""
+        try:
+            fields = {"target": FORMULA, "formula": text, "box": parse_box(box)}
+            config_target(self.config.with_changes(**fields))  # refused here, before the worker is asked
+        except ConfigError as error:
+            self.formula_error = str(error)
+            return None
+        except ValueError as error:  # a box that does not parse
+            self.formula_error = f"box: {error}"
+            return None
+        self.formula_error = None
+        return fields
 
     def step_once(self) -> None:
         self.handle.step()
@@ -114,6 +142,11 @@ def describe_changes(old: RunConfig, new: RunConfig) -> list[str]:
     """The changes that need a new model, in words: 'target changed from moons to rings'."""
     names = [n for n in REBUILD_FIELDS if getattr(old, n) != getattr(new, n)]
     changes = [f"{n} changed from {getattr(old, n)} to {getattr(new, n)}" for n in names]
+    if old.target == new.target == FORMULA:
+        if old.formula != new.formula:
+            changes.append(f"density changed to {shorten(new.formula)}")
+        if old.box != new.box:
+            changes.append(f"box changed from {_show(old.box)} to {_show(new.box)}")
     if old.model == new.model:
         before, after = old.model_kwargs(), new.model_kwargs()
         changes += [
@@ -143,19 +176,40 @@ def start_session(query: dict[str, str]) -> Session:
     if problem is not None:
         config, error = DEFAULT, f"This link cannot run here ({problem}); showing the defaults instead."
         handle.build(config)
-    return Session(config, handle, link_error=error)
+    return Session(config, handle, link_error=error, refused_link=None if error is None else query)
 
 
 def config_from_link(query: dict[str, str]) -> tuple[RunConfig, str | None]:
     try:
         config = RunConfig.from_query(query, base=DEFAULT)
-        if config.target not in TARGETS:
+        if config.target not in TARGETS and config.target != FORMULA:
             raise ConfigError(
                 f"target {config.target!r} needs uploaded points; choose one of {', '.join(TARGETS)}"
             )
+        config_target(config)  # a typed density that cannot be normalised is refused here
     except ValueError as error:
         return DEFAULT, f"Could not read this link: {error}. Showing the defaults instead."
     return config, None
+
+
+def follow_link(state: Session) -> None:
+    """Apply a link opened inside a running session (the Home page's leaves) as a first load does;
+    `autostart=1` then starts training, once: the address bar mirrors the configuration next, without it.
+    The address this page wrote itself (`sync_url`) and a page opened from the navigation are no links."""
+    query = st.query_params.to_dict()
+    if not query or query in (st.session_state.get(SYNCED_KEY), state.refused_link):
+        return
+    autostart = query.pop(AUTOSTART, None) == "1"
+    config, error = config_from_link(query)
+    if error is not None:
+        state.link_error = error
+        return
+    if config != state.config:
+        state.apply(config)  # the sidebar's path: a rebuild goes through the host's cost check
+    if autostart and config == state.config and not state.running:
+        if state.snapshot.done:
+            state.reset()
+        state.handle.run(True)
 
 
 def sync_url(config: RunConfig) -> None:
@@ -165,10 +219,19 @@ def sync_url(config: RunConfig) -> None:
     query = config.to_query()
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
+    st.session_state[SYNCED_KEY] = query
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def target_density(name: str, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, log p) of a target on its box grid."""
-    grid, log_p = target_log_prob_grid(name, resolution)
+def target_density(
+    name: str, resolution: int, formula: str = "", box: tuple[float, ...] = DEFAULT_BOX
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, log p) of a target on its box grid; `formula` and `box` for a typed density."""
+    target = config_target(DEFAULT.with_changes(target=name, formula=formula, box=box))
+    grid, log_p = log_prob_grid(target, resolution)
     return grid.x.numpy(), grid.y.numpy(), log_p.numpy()
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """A formula in a one-line notice."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -11,6 +11,7 @@ import streamlit as st
 from genviz.config import (
     BATCH_SIZES,
     DEVICES,
+    FORMULA,
     MAX_LR,
     MAX_SEED,
     MAX_STEPS,
@@ -22,7 +23,8 @@ from genviz.config import (
     ConfigError,
     RunConfig,
 )
-from genviz.data import TEST_FRACTION
+from genviz.data import TEST_FRACTION, config_target
+from genviz.formula import EXAMPLE, MAX_CHARS
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
@@ -41,34 +43,41 @@ def sidebar(state: Session) -> RunConfig | None:
     config = state.config
     with st.sidebar:
         st.header("Data and model")
-        target = _choice("Target", [*TARGETS, USER_DATA], "target", config.target, TARGET_HELP, _target_name)
+        targets = [*TARGETS, USER_DATA, FORMULA]
+        target = _choice("Target", targets, "target", config.target, TARGET_HELP, _target_name)
+        typed: dict[str, Any] = {}
         if target == USER_DATA:
             target = data_upload(state)
+        elif target == FORMULA:
+            typed = formula_input(state)
+            target = typed.pop("target")
         model = _choice("Model", list(MODELS), "model", config.model, MODEL_HELP, _title)
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
         changes = training_controls(config, model)
     try:
-        return config.with_changes(target=target, model=model, params=params, **changes)
+        return config.with_changes(target=target, model=model, params=params, **typed, **changes)
     except ConfigError as error:
         st.sidebar.error(str(error))
         return None
 
 
-TARGET_HELP = "the data distribution p; 'your data' trains on a CSV of your own points"
+TARGET_HELP = (
+    "the data distribution p; 'your data' trains on a CSV of your own points, 'type a density' on a "
+    "log-density you write in x and y"
+)
 
 
 def _target_name(name: str) -> str:
-    return "your data (CSV upload)" if name == USER_DATA else name
+    return {USER_DATA: "your data (CSV upload)", FORMULA: "type a density (formula)"}.get(name, name)
 
 
 def data_upload(state: Session) -> str:
     """The uploader for a user's CSV; returns the target to use: 'data' once points are loaded,
     else the current target (nothing is thrown away while no valid file is given)."""
     upload = st.file_uploader("Points (CSV: x,y per line, header optional)", type=["csv", "txt"])
-    if upload is not None and (upload.name, upload.size) != state.upload_seen:
-        state.upload_seen = (upload.name, upload.size)
-        state.load_points(upload.name, upload.getvalue())
+    if upload is not None:
+        state.upload(upload.file_id, upload.name, upload.getvalue())
     if state.points_error:
         st.error(state.points_error)
     if state.points is None:
@@ -76,6 +85,39 @@ def data_upload(state: Session) -> str:
         return state.config.target
     st.caption(f"{state.points_name}: {len(state.points):,} points, 20 % held out")
     return USER_DATA
+
+
+FORMULA_HELP = (
+    "log p(x, y) up to a constant: numbers, x, y, pi, e, + - * / ** (a number as exponent, at most 16), "
+    "where(condition, a, b) with < <= > >=, and exp, log, sqrt, abs, sin, cos, tanh, sigmoid, "
+    "logsumexp, minimum, maximum. It is normalised by quadrature on the box and zero outside it."
+)
+BOX_HELP = "xmin, xmax, ymin, ymax: where the density is normalised and drawn"
+
+
+def formula_input(state: Session) -> dict[str, Any]:
+    """A typed log-density and its box, applied with a button; returns the configuration's fields
+    for the target to use: the typed density once one normalises, else the current target (a
+    refused formula keeps the target and model the session had)."""
+    config = state.config
+    _init("formula_text", config.formula or EXAMPLE)
+    _init("formula_box", _show(config.box).replace(",", ", "))
+    with st.form("formula_form", border=False):
+        text = st.text_input(
+            "log p(x, y) + const", max_chars=MAX_CHARS, key="formula_text", help=FORMULA_HELP
+        )
+        box = st.text_input("Box", key="formula_box", help=BOX_HELP)
+        applied = st.form_submit_button("Apply", icon=":material/functions:")
+    current = {"target": config.target, "formula": config.formula, "box": config.box}
+    if applied:
+        fields = state.typed_density(text, box)
+        if fields is not None:
+            return fields
+    if state.formula_error:
+        st.error(state.formula_error)
+    if config.target != FORMULA:
+        st.info(f"Type a log-density and press Apply; still showing {_target_name(config.target)}.")
+    return current
 
 
 MODEL_HELP = (
@@ -199,6 +241,9 @@ def _whole_page(action: Callable[[], None]) -> Callable[[], None]:
 
 
 def describe_target(state: Session) -> str:
+    if state.config.target == FORMULA:
+        target = config_target(state.config)
+        return f"Your density **log p(x, y)** = `{state.config.formula}` + const: {target.density_method}."
     if state.config.target != USER_DATA:
         target = TARGETS[state.config.target]
         return f"Target **{target.name}**: {target.description}."
