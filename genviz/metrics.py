@@ -27,6 +27,7 @@ KNN_SAMPLES = 10_000  # model samples behind a k-NN density estimate
 KNN_EVAL_POINTS = 4000  # held-out points for a k-NN estimate, which costs (points × samples) distances
 OTHER_POINTS = 2000  # held-out points for a family's further bounds (an IWAE bound costs K passes)
 KDE_SAMPLES = 20_000  # samples behind the heat map of a family without a density
+REVERSE_KL_SAMPLES = 10_000  # fresh samples of q behind a reverse KL, at most
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,48 @@ def kl_monte_carlo(
     if target.density_known != "exact":
         method += f"; log p by {target.density_known}"
     return Result("KL", value, se, kind, _joined(method, log_q.method))
+
+
+REVERSE_KL = "KL(q‖p)"
+
+
+def reverse_kl_unavailable(model: GenerativeModel, target: Target | None) -> str | None:
+    """Why KL(q ‖ p) cannot be computed for this pair, or None when it can."""
+    if target is None or target.entropy is None:
+        return "the data's density is unknown"
+    if model.density_kind != "exact":
+        return f"it needs q's exact density at q's own samples; this model's density is {model.density_kind}"
+    return None
+
+
+def kl_reverse(model: GenerativeModel, target: Target | None, n: int, seed: int) -> Result:
+    """KL(q ‖ p) = E_q[log q − log p] by Monte Carlo over n fresh samples of q (a private stream).
+
+    Where p = 0 (outside an energy's box) KL(q ‖ p) itself is infinite for any q that puts mass there;
+    what is shown then is the KL of q restricted to p's support, E_q[d | p > 0] − log Q(p > 0), with
+    the share of samples that fell outside in the method and its error in the ±."""
+    why = reverse_kl_unavailable(model, target)
+    if why is not None:
+        return unavailable(REVERSE_KL, why)
+    x = private_samples(model, n, seed)
+    log_q, log_p = model_log_prob(model, x), target.log_prob(x)
+    inside = torch.isfinite(log_p) & torch.isfinite(log_q)
+    method = f"Monte Carlo on {n:,} fresh samples of q"
+    if target.density_known != "exact":
+        method += f"; log p by {target.density_known}"
+    kept = int(inside.sum())
+    if kept < 2:
+        return unavailable(REVERSE_KL, f"{n - kept:,} of {n:,} samples of q fell where p = 0")
+    value, se = mean_and_se(log_q[inside] - log_p[inside])
+    if kept < n or target.bounded:
+        share = kept / n  # Q(p > 0); its log's standard error by the delta method
+        value, se = value - math.log(share), math.sqrt(se**2 + (1 - share) / (n * share))
+        method += (
+            f"; of q restricted to where p > 0 ({n - kept:,} of the samples fell outside it, "
+            "where p = 0 makes the unrestricted KL(q‖p) infinite)"
+        )
+    kind: Kind = "estimate" if target.density_known == "estimated" else "exact"
+    return Result(REVERSE_KL, value, se, kind, _joined(method, model.density_method))
 
 
 def other_nlls(model: GenerativeModel, x: torch.Tensor, of: int | None = None) -> tuple[Result, ...]:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 # log q of a continuous-time flow, integrated numerically; "none" — no density (samples only).
 DensityKind = Literal["exact", "bound", "unnormalised", "ode", "none"]
 TrainedBy = Literal["gradient", "update"]
+# What the training loss a step reports is: the batch's negative log-likelihood, an upper bound
+# on it (a −ELBO), or another objective (adversarial, contrastive, a regression).
+TrainingLoss = Literal["nll", "bound", "other"]
 Batch = Callable[[], torch.Tensor]  # draws a fresh (batch_size, 2) training batch on the model's device
 Step = Callable[[str, torch.Tensor], float]  # step(group, loss): one optimizer step on that group
 
@@ -70,6 +73,19 @@ class EvaluationCost:
     pairs: float = 0.0  # (point, stored item) pairs per point of `log_prob`: a KDE's centres, a VAE's nodes
     train_pairs: float = 0.0  # pairs per batch point of a training step (a KDE adding points, EM)
     working_bytes: float = 0.0  # the family's own largest temporary while evaluating (blocks of pairs)
+
+
+@dataclass(frozen=True)
+class Reparameterised:
+    """Samples of q drawn with gradients, their exact log q, and the weights of an unbiased
+    estimate E_q[f] ≈ Σ_i weights_i f(x_i) (1/n each for plain samples; π_k/m for m samples from
+    each of a mixture's components, so that the mixture weights get gradients too).
+
+    x: (n, 2); log_q: (n,); weights: (n,), summing to one."""
+
+    x: torch.Tensor
+    log_q: torch.Tensor
+    weights: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,14 @@ class GenerativeModel(nn.Module):
     live_grid: ClassVar[int | None] = None
     view_title: ClassVar[str] = ""
     view_controls: ClassVar[tuple[ViewControl, ...]] = ()
+    # What `train_step` reports (see TrainingLoss), and its name: whether minus the training loss
+    # is the mean log-likelihood of the training batches (the Theory page shows it only then).
+    training_loss: ClassVar[TrainingLoss] = "nll"
+    loss_name: ClassVar[str] = "negative log-likelihood of the batch"
+    # Draws samples with gradients and their exact log q (`rsample_with_log_prob`), so that it
+    # can minimise the reverse KL E_q[log q − log p] of a target's density.
+    reparameterised: ClassVar[bool] = False
+    reverse_kl_settings: ClassVar[str] = ""  # hyperparameters the reverse KL needs, e.g. "fit=gradient"
 
     @property
     def trained_by(self) -> TrainedBy:
@@ -179,6 +203,17 @@ class GenerativeModel(nn.Module):
     def other_log_likelihoods(self, x: torch.Tensor) -> list[LogLikelihood]:
         """Further per-point log-likelihoods shown beside the NLL. x: (n, 2)."""
         return []
+
+    def rsample_with_log_prob(self, n: int) -> Reparameterised:
+        """About n samples of q with gradients, their exact log q and estimator weights."""
+        raise NotImplementedError(f"{type(self).__name__} draws no reparameterised samples")
+
+    @classmethod
+    def reverse_kl_refusal(cls, params: dict[str, Any]) -> str | None:
+        """Why this family, with these hyperparameters, cannot minimise the reverse KL; None if it can."""
+        if cls.reparameterised:
+            return None
+        return "it cannot draw reparameterised samples with their exact log q"
 
     def view(self, context: ViewContext) -> View | None:
         """The family's own view, as data (`genviz.views.layers`): what makes it different. None: no view."""

@@ -12,7 +12,15 @@ from typing import Annotated, ClassVar
 import torch
 import zuko
 
-from genviz.models.base import EvaluationCost, GenerativeModel, Range, Standardize, ViewContext, ViewControl
+from genviz.models.base import (
+    EvaluationCost,
+    GenerativeModel,
+    Range,
+    Reparameterised,
+    Standardize,
+    ViewContext,
+    ViewControl,
+)
 from genviz.views.layers import Paths, Points, View, box_view
 
 Depth = Annotated[int, Range(1, 16), "number of flow layers"]
@@ -25,6 +33,7 @@ class ZukoFlow(GenerativeModel):
     """A zuko flow over standardised data."""
 
     density_kind = "exact"
+    reparameterised = True
     branch: ClassVar[str] = "explicit › tractable › change of variables"
     view_title = "Where the flow sends the base distribution's grid"
     view_controls = (
@@ -45,6 +54,12 @@ class ZukoFlow(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.standardize.inverse(self.flow().sample((n,)))
+
+    def rsample_with_log_prob(self, n: int) -> Reparameterised:
+        """x = inverse standardisation of z ~ q_z, with log q(x) = log q_z(z) + log |dz/dx|."""
+        z, log_qz = self.flow().rsample_and_log_prob((n,))
+        log_q = log_qz + self.standardize.log_det()
+        return Reparameterised(self.standardize.inverse(z), log_q, torch.full_like(log_q, 1.0 / n))
 
     @torch.no_grad()
     def view(self, context: ViewContext) -> View:

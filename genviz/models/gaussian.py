@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from genviz.models.base import GenerativeModel, ViewContext
+from genviz.models.base import GenerativeModel, Reparameterised, ViewContext
 from genviz.models.contours import contour_view
 from genviz.views.layers import View
 
@@ -27,6 +27,7 @@ class Gaussian(GenerativeModel):
     title = "Gaussian (full covariance)"
     density_kind = "exact"
     branch = "explicit › tractable › closed form"
+    reparameterised = True
     summary = "One Gaussian, N(μ, LLᵀ): the baseline every other family must beat."
     view_title = "The Gaussian's 1, 2 and 3 σ contours"
 
@@ -49,6 +50,13 @@ class Gaussian(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.distribution().sample((n,))
+
+    def rsample_with_log_prob(self, n: int) -> Reparameterised:
+        """x = μ + L ε with ε ~ N(0, I): gradients reach μ and L through x and through log q."""
+        distribution = self.distribution()
+        x = distribution.rsample((n,))
+        log_q = distribution.log_prob(x)
+        return Reparameterised(x, log_q, torch.full_like(log_q, 1.0 / n))
 
     @torch.no_grad()
     def view(self, context: ViewContext) -> View:

@@ -7,13 +7,21 @@ the same parameters are trained by Adam on −log q.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from genviz.models.base import EvaluationCost, GenerativeModel, Range, TrainedBy, ViewContext
+from genviz.models.base import (
+    EvaluationCost,
+    GenerativeModel,
+    Range,
+    Reparameterised,
+    TrainedBy,
+    ViewContext,
+)
 from genviz.models.contours import contour_view, weighted_means
 from genviz.models.gaussian import lower_triangular, raw_from_lower
 from genviz.views.layers import View
@@ -35,6 +43,8 @@ class GMM(GenerativeModel):
     title = "Gaussian mixture"
     density_kind = "exact"
     branch = "explicit › tractable › mixture"
+    reparameterised = True
+    reverse_kl_settings = "fit=gradient"
     summary = "K full-covariance Gaussians; EM makes each step one E and one M step."
     update_batch_size = 8192  # an EM step is a full M-step: it wants a large batch
     view_title = "Each component's 2σ contour, and its weight"
@@ -79,6 +89,24 @@ class GMM(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.distribution().sample((n,))
+
+    def rsample_with_log_prob(self, n: int) -> Reparameterised:
+        """m = ⌈n/K⌉ reparameterised samples from every component, weighted π_k/m:
+        E_q[f] = Σ_k π_k E_{N_k}[f], an unbiased estimate whose every term has gradients (the weights
+        through π, the samples through μ_k and L_k), with no discrete draw to relax."""
+        k = len(self.logits)
+        per = max(1, math.ceil(n / k))
+        trils = lower_triangular(self.tril_raw)
+        noise = torch.randn(k, per, 2, device=self.means.device)
+        x = (self.means[:, None, :] + torch.einsum("kij,kmj->kmi", trils, noise)).reshape(-1, 2)
+        weights = (self.logits.softmax(0) / per).repeat_interleave(per)
+        return Reparameterised(x, self.log_prob(x), weights)
+
+    @classmethod
+    def reverse_kl_refusal(cls, params: dict[str, Any]) -> str | None:
+        if params.get("fit", "em") == "em":
+            return f"EM fits samples of the data, not a density: set {cls.reverse_kl_settings}"
+        return None
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> float:

@@ -13,6 +13,7 @@ from genviz.targets.mixtures import (
     CorrelatedGaussian,
     EightGaussians,
     TwentyFiveGaussians,
+    TwoGaussians,
 )
 from genviz.targets.pinwheel import Pinwheel
 from genviz.targets.rings import Circles, Rings
@@ -35,7 +36,11 @@ TARGETS: dict[str, Target] = {
         Banana(),
         CorrelatedGaussian(),
         TwentyFiveGaussians(),
+        TwoGaussians(),
     )
 }
 
-__all__ = ["TARGETS", "Target"]
+# Targets a model can be fitted to by the reverse KL (see `Target.reverse_kl`), in the pickers' order.
+REVERSE_KL_TARGETS: tuple[str, ...] = tuple(name for name, target in TARGETS.items() if target.reverse_kl)
+
+__all__ = ["REVERSE_KL_TARGETS", "TARGETS", "Target"]

@@ -18,6 +18,7 @@ from genviz.targets.base import DensityKnown, Target
 
 ENVELOPE = 2.0  # exp(−U) ≤ 2: each −log(e^{−a} + e^{−b}) ≥ −log 2, and U2 ≥ 0
 CHUNK = 1 << 18  # points per block, about 4 MB of float64 coordinates
+BARRIER = 50.0  # nats per squared unit of distance outside the box, in the reverse-KL training loss
 
 
 def _w1(z1: torch.Tensor) -> torch.Tensor:
@@ -35,6 +36,8 @@ class EnergyTarget(Target):
     box = Box(-4.0, 4.0, -4.0, 4.0)
     density_known: DensityKnown = "quadrature"
     entropy_method = "quadrature of −p log p on a 4000² midpoint grid over the box"
+    reverse_kl = True
+    bounded = True
 
     def __init__(self, nodes: int = 1000) -> None:
         self.nodes = nodes  # midpoint cells per side for the normalising constant
@@ -55,6 +58,16 @@ class EnergyTarget(Target):
         x = x.double()
         inside = self.box.contains(x)
         return torch.where(inside, -self.energy(x) - self.log_z, -math.inf)
+
+    def reverse_kl_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p inside the box; outside, where p = 0 and log p = −∞, log p at the nearest point of
+        the box less BARRIER × the squared distance to it: finite, so that a training step survives
+        samples far outside, and steep, so that its gradient pulls them back in."""
+        x = x.double()
+        low = x.new_tensor([self.box.xmin, self.box.ymin])
+        high = x.new_tensor([self.box.xmax, self.box.ymax])
+        nearest = torch.maximum(torch.minimum(x, high), low)
+        return -self.energy(nearest) - self.log_z - BARRIER * ((x - nearest) ** 2).sum(1)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         low = torch.tensor([self.box.xmin, self.box.ymin], dtype=torch.float64)
