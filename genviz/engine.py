@@ -30,16 +30,18 @@ from typing import TYPE_CHECKING, Any
 from genviz.limits import HostLimits
 
 if TYPE_CHECKING:  # the server starts its workers before it imports torch, so that both load at once
+    import numpy as np
     import torch
 
     from genviz.config import RunConfig
     from genviz.metrics import Result
     from genviz.train import Evaluation
-    from genviz.worker import DensityFrame, Update, ViewFrame
+    from genviz.worker import DensityFrame, Reply, Update, ViewFrame
 
 BUILD_TIMEOUT = 120.0  # a build waits for a worker that may still be starting
 COMMAND_TIMEOUT = 10.0
 RATE_WINDOW = 3.0  # seconds of updates behind the wall-clock steps/s
+KEPT_REPLIES = 8  # answers to queries a handle keeps until they are collected
 LOST = "The training worker for this model stopped (it may have run out of memory); Reset to rebuild it."
 
 
@@ -112,6 +114,7 @@ class SessionHandle:
         self._watching: tuple[bool, tuple] | None = None
         self._steps: deque[tuple[float, int]] = deque()
         self._changed = threading.Condition()
+        self._replies: dict[int, Reply] = {}  # query answers by command number, until collected
 
     # ---------------------------------------------------------------- commands
     def build(
@@ -150,6 +153,20 @@ class SessionHandle:
             self._send("watch", wanted)
         return self.snapshot
 
+    def ask_log_density(self, points: np.ndarray) -> int:
+        """Ask for log q at (n, 2) float32 points without waiting; returns the number whose
+        `answer` to collect. The worker answers between two training slices."""
+        return self._send("log_density", (points,))
+
+    def ask_samples(self, n: int, seed: int) -> int:
+        """Ask for n samples of the model, drawn from a stream seeded with `seed`, without waiting."""
+        return self._send("samples", (n, seed))
+
+    def answer(self, seq: int) -> Reply | None:
+        """The worker's answer to query `seq`, once it has come (then it is forgotten); else None."""
+        with self._changed:
+            return self._replies.pop(seq, None)
+
     def close(self) -> None:
         if self.slot is not None:
             self._send("close", ())
@@ -176,6 +193,10 @@ class SessionHandle:
     # ---------------------------------------------------------------- updates
     def receive(self, update: Update) -> None:
         with self._changed:
+            if update.reply is not None:
+                self._replies[update.seq] = update.reply
+                while len(self._replies) > KEPT_REPLIES:  # answers nobody collected
+                    self._replies.pop(min(self._replies))
             self.snapshot = self.snapshot.merged(update, self._wall_rate(update))
             self._changed.notify_all()
 

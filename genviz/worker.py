@@ -24,7 +24,7 @@ from genviz.cost import check_cost
 from genviz.data import TEST_FRACTION, DataSource
 from genviz.grid import DEFAULT_RESOLUTION
 from genviz.limits import HostLimits
-from genviz.metrics import Result
+from genviz.metrics import Result, log_q_at, private_samples
 from genviz.models.base import GenerativeModel, ViewContext
 from genviz.train import Evaluation, Trainer
 
@@ -34,6 +34,9 @@ PAUSED_RESOLUTION = 128  # the full grid, drawn once training pauses
 N_SAMPLES = 1500  # samples drawn over the model's density when asked for
 VIEW_POINTS = 1000  # held-out points a family view may draw
 PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
+# A query (log q at given points, or samples) costs at most what a paused heat map does.
+MAX_QUERY_POINTS = PAUSED_RESOLUTION**2
+MAX_QUERY_SAMPLES = 5000
 # Periodic work on a training session: (shortest interval in seconds, largest share of the
 # slot's time). A task that costs c seconds runs at most every max(interval, c / share), so
 # evaluation never takes more than the sum of the shares from training, whatever the family.
@@ -66,6 +69,18 @@ class ViewFrame:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """The answer to a query, computed at `step`: log q at the points asked for ((n,) float64,
+    labelled by `kind` and `method` as `metrics.log_q_at` labels it), or samples ((n, 2) float32)."""
+
+    step: int
+    values: np.ndarray | None
+    kind: str = ""
+    method: str = ""
+    error: str | None = None  # the query was refused, and why
+
+
+@dataclass(frozen=True)
 class Update:
     """What changed in one session since the worker last reported it. None: unchanged."""
 
@@ -91,6 +106,7 @@ class Update:
     view: ViewFrame | None = None
     build_error: str | None = None
     memory_error: bool = False
+    reply: Reply | None = None  # the answer to the command `seq`, when it was a query
 
 
 @dataclass
@@ -131,6 +147,7 @@ class Run:
     full_step: int = -1  # the step the last full (paused) evaluation was made at
     live_resolution: int = 0  # cells per side of the heat map while training; 0: not chosen yet
     pending_full: bool = False  # paused, and its full evaluation not made yet
+    reply: Reply | None = None  # a query's answer, sent with the next update
     cadence: dict[str, Cadence] = field(default_factory=lambda: {k: Cadence(*v) for k, v in REFRESH.items()})
 
     @property
@@ -240,6 +257,29 @@ class Worker:
             run.cadence["view"].next_at = 0.0
             if not run.running:
                 self._refresh_view(run)
+
+    def _log_density(self, run: Run, points: np.ndarray) -> None:
+        """log q at the points asked for (a classifier's grid and test points), labelled."""
+        trainer = run.trainer
+        if not _plain_points(points):
+            run.reply = Reply(trainer.step, None, error=f"at most {MAX_QUERY_POINTS:,} finite (x, y) points")
+            return
+        seed = trainer.config.seed + trainer.step
+        try:
+            log_q = log_q_at(trainer.model, torch.from_numpy(points), trainer.data.box, seed)
+        except (RuntimeError, ValueError) as problem:
+            run.reply = Reply(trainer.step, None, error=f"{type(problem).__name__}: {problem}")
+            return
+        run.reply = Reply(trainer.step, log_q.values.numpy(), log_q.kind, log_q.method)
+
+    def _samples(self, run: Run, n: int, seed: int) -> None:
+        """n samples of the model from a private stream seeded with `seed`: training's is untouched."""
+        trainer = run.trainer
+        if not (isinstance(n, int) and 1 <= n <= MAX_QUERY_SAMPLES):
+            run.reply = Reply(trainer.step, None, error=f"between 1 and {MAX_QUERY_SAMPLES:,} samples")
+            return
+        drawn = private_samples(trainer.model, n, seed).float().numpy()
+        run.reply = Reply(trainer.step, drawn, "samples", f"{n:,} samples of the model")
 
     def drop(self, session: str) -> None:
         """Forget a session: its model is freed."""
@@ -438,10 +478,18 @@ class Worker:
             rollbacks=tuple(r.message() for r in trainer.rollbacks[-3:]),
             density=None if run.density_sent else run.density,
             view=None if run.view_sent else run.view,
+            reply=run.reply,
         )
         self.outbox.put(update)
+        run.reply = None
         run.sent_history, run.sent_checks = len(history), len(run.checks)
         run.density_sent = run.view_sent = True
+
+
+def _plain_points(points: Any) -> bool:
+    """A query's points: a float32 array of at most MAX_QUERY_POINTS finite (x, y) rows."""
+    plain = isinstance(points, np.ndarray) and points.dtype == np.float32 and points.ndim == 2
+    return plain and points.shape[1] == 2 and len(points) <= MAX_QUERY_POINTS and np.isfinite(points).all()
 
 
 def _error_update(session: str, seq: int, message: str, running: bool) -> Update:
