@@ -21,7 +21,7 @@ import torch
 
 MAX_CHARS = 500
 MAX_NODES = 200  # expression nodes: bounds the work per evaluated point
-MAX_DEPTH = 40  # nesting: bounds the recursion of building and evaluating
+MAX_DEPTH = 100  # nesting: bounds the recursion of building and evaluating (a long sum nests too)
 MAX_EXPONENT = 16  # |p| in a ** p; larger ones only overflow
 MAX_TERMS = 8  # arguments of logsumexp, minimum and maximum
 EXAMPLE = "-((x**2 + y**2)**0.5 - 2)**2 / 0.08"
@@ -131,15 +131,14 @@ def _syntax_tree(text: str) -> ast.Expression:
 
 
 def _check_size(tree: ast.Expression) -> None:
-    """Count expression nodes and measure nesting without recursion, before anything is built."""
-    count, stack = 0, [(tree.body, 1)]
+    """Count expression nodes, then measure nesting without recursion, before anything is built."""
+    if sum(isinstance(node, ast.expr) for node in ast.walk(tree)) > MAX_NODES:
+        raise FormulaError(f"the formula has more than {MAX_NODES} terms; simplify it")
+    stack = [(tree.body, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise FormulaError(f"the formula nests deeper than {MAX_DEPTH} levels")
-        count += 1
-        if count > MAX_NODES:
-            raise FormulaError(f"the formula has more than {MAX_NODES} terms; simplify it")
         stack += [(child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)]
 
 

@@ -63,6 +63,7 @@ class FormulaTarget(Target):
 
     name = "formula"
     density_known: DensityKnown = "quadrature"
+    bounded = True  # p = 0 outside the box
 
     def __init__(self, formula: Formula, box: Box) -> None:
         self.formula, self.box = formula, box
