@@ -89,6 +89,8 @@ class DDPM(GenerativeModel):
     title = "Denoising diffusion (DDPM)"
     density_kind = "ode"
     branch: ClassVar[str] = "implicit › Markov chain › diffusion"
+    training_loss = "other"
+    loss_name = "noise-prediction (ε) mean squared error"
     summary = (
         "Ho et al. 2020: a network learns to predict the noise added to data; "
         "the density is the probability-flow ODE's (Song et al. 2021)."

@@ -79,6 +79,8 @@ class EBM(GenerativeModel):
     title = "Energy-based model (Langevin MCMC)"
     density_kind = "unnormalised"
     branch = "explicit › approximate › Markov chain"
+    training_loss = "other"
+    loss_name = "contrastive energy loss against the Langevin chains"
     summary = (
         "Du & Mordatch 2019: an MLP energy trained by contrastive divergence against persistent "
         "Langevin chains; samples drawn from q normalised on a grid over the data's box."

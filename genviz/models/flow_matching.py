@@ -27,6 +27,8 @@ class FlowMatching(GenerativeModel):
     title = "Flow matching"
     density_kind = "ode"
     branch: ClassVar[str] = "implicit › direct › flow matching"
+    training_loss = "other"
+    loss_name = "velocity regression mean squared error"
     summary = (
         "Lipman et al. 2023: regress a velocity field on straight noise-to-data paths, "
         "then integrate its ODE to sample and to evaluate the likelihood."

@@ -95,6 +95,8 @@ class GAN(GenerativeModel):
     title = "Generative adversarial network"
     density_kind = "none"
     branch = "implicit › direct"
+    training_loss = "other"
+    loss_name = "generator's adversarial loss"
     summary = (
         "Goodfellow et al. 2014: a generator maps noise to points and learns from a discriminator "
         "trained to tell its points from the data's."

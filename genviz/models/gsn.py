@@ -94,6 +94,8 @@ class GSN(GenerativeModel):
     title = "Generative stochastic network (denoising chain)"
     density_kind = "none"
     branch = "implicit › Markov chain"
+    training_loss = "other"
+    loss_name = "reconstruction NLL of one denoising step (not the model's NLL)"
     summary = (
         "Bengio et al. 2013/2014: a denoising autoencoder's reconstruction P(x | x̃) and a fixed "
         "corruption define a Markov chain whose stationary distribution is the model."

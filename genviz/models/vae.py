@@ -74,6 +74,8 @@ class VAE(GenerativeModel):
     title = "Variational autoencoder"
     density_kind = "exact"
     branch = "explicit › approximate › variational"
+    training_loss = "bound"
+    loss_name = "−ELBO, an upper bound on the negative log-likelihood of the batch"
     summary = (
         "Kingma & Welling 2014: a Gaussian encoder and decoder trained on the ELBO; samples are "
         "z ~ N(0, I), x ~ p(x|z); log q is the marginal ∫p(x|z)p(z)dz by quadrature over the latent."
