@@ -11,7 +11,10 @@ from genviz import ui  # noqa: E402  (imports torch and the models)
 st.set_page_config(page_title="genviz", page_icon=":material/scatter_plot:", layout="wide")
 ui.page_style()
 pages = [
-    st.Page("pages/explorer.py", title="Explorer", icon=":material/insights:", default=True),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/explorer.py", title="Explorer", icon=":material/insights:"),
+    st.Page("pages/theory.py", title="Theory", icon=":material/function:"),
+    st.Page("pages/classify.py", title="Generative vs discriminative", icon=":material/category:"),
     st.Page("pages/about.py", title="About", icon=":material/menu_book:"),
 ]
 st.navigation(pages).run()

@@ -5,6 +5,7 @@ import streamlit as st
 from genviz import ui
 
 state = ui.session()
+ui.follow_link(state)  # a link from another page (Home's leaves), and its autostart
 config = ui.sidebar(state)
 if config is not None:
     state.apply(config)  # live for training settings; a fresh model for anything else

@@ -5,7 +5,17 @@ registries, and `live` trains and draws in a timed fragment.
 """
 
 from genviz.ui.live import live_view, page_style
-from genviz.ui.state import Session, session, sync_url
+from genviz.ui.state import Session, follow_link, session, sync_url
 from genviz.ui.widgets import buttons, header, sidebar
 
-__all__ = ["Session", "buttons", "header", "live_view", "page_style", "session", "sidebar", "sync_url"]
+__all__ = [
+    "Session",
+    "buttons",
+    "follow_link",
+    "header",
+    "live_view",
+    "page_style",
+    "session",
+    "sidebar",
+    "sync_url",
+]

@@ -27,6 +27,8 @@ from genviz.taxonomy import AUTOSTART
 DEFAULT = RunConfig(n_test=10_000, steps=3000)
 STATE_KEY = "genviz"
 SYNCED_KEY = "genviz.synced"  # the query `sync_url` last wrote: the page's own, not a link
+RESEED_KEY = "genviz.reseed"  # the configuration changed elsewhere (a link, a page): reseed the controls
+DRAWN_KEY = "genviz.drawn"  # (the configuration the sidebar was last drawn for, the one it made)
 TARGET_RESOLUTION = 128  # the target's heat map: computed once per target and cached
 REBUILD_FIELDS = ("model", "target", "seed", "device")  # with the hyperparameters: need a fresh model
 PLOTLY_CONFIG = {"displaylogo": False}

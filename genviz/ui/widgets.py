@@ -28,19 +28,21 @@ from genviz.formula import EXAMPLE, MAX_CHARS
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
-from genviz.ui.state import DEFAULT, Session, _show
+from genviz.ui.state import DEFAULT, DRAWN_KEY, RESEED_KEY, Session, _show
 
 
 def _init(key: str, value: Any) -> None:
     """Seed a widget from the session's configuration when it is first drawn (or redrawn after
-    another page, which drops its state)."""
-    if key not in st.session_state:
+    another page, which drops its state), and again when a link or another page changed it."""
+    if key not in st.session_state or st.session_state.get(RESEED_KEY):
         st.session_state[key] = value
 
 
 def sidebar(state: Session) -> RunConfig | None:
     """Controls -> a RunConfig, or None (with the reason shown) when they do not make one."""
     config = state.config
+    if config not in st.session_state.get(DRAWN_KEY, ()):  # neither drawn nor made here: a link, a page
+        st.session_state[RESEED_KEY] = True
     with st.sidebar:
         st.header("Data and model")
         targets = [*TARGETS, USER_DATA, FORMULA]
@@ -55,11 +57,14 @@ def sidebar(state: Session) -> RunConfig | None:
         params = model_params(model, config.params if model == config.model else {})
         st.header("Training")
         changes = training_controls(config, model)
+    st.session_state.pop(RESEED_KEY, None)  # the controls now hold the configuration
     try:
-        return config.with_changes(target=target, model=model, params=params, **typed, **changes)
+        made = config.with_changes(target=target, model=model, params=params, **typed, **changes)
     except ConfigError as error:
         st.sidebar.error(str(error))
-        return None
+        made = None
+    st.session_state[DRAWN_KEY] = (config, made)
+    return made
 
 
 TARGET_HELP = (

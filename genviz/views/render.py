@@ -4,6 +4,7 @@ Every colour and style lives here.
 - `density_scale`, `density_panel`: the live heat maps, one panel per figure on a colour scale
   fixed by the target, sent as uint8 levels; `density_pair` puts two side by side (files, tests);
 - `nll_curve`, `kl_curve`: the learning curves;
+- `derivation_curves`: mean log q, cross-entropy, H(p*) and KL on one axis (the Theory page);
 - `figure`: any family's `View` (genviz.views.layers), each layer drawn in its named style.
 
 Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
@@ -448,6 +449,117 @@ def _check_markers(checks: Sequence[tuple[int, float]], label: str) -> go.Scatte
     )
 
 
+# ------------------------------------------------------------- the derivation, on one chart
+
+TRAINING_COLOR = "#6baed6"
+DERIVATION_CURVES = (  # row key, line style: the Theory page's chart
+    ("training", dict(color=TRAINING_COLOR, width=1.5, dash="dot")),
+    ("held_out", dict(color=NLL_COLOR, width=2, dash="dash")),
+    ("cross_entropy", dict(color=NLL_COLOR, width=2)),
+    ("kl", dict(color=KL_COLOR, width=2)),
+)
+
+
+def derivation_curves(
+    rows: Rows, entropy: float | None, labels: dict[str, str], *, height: int = 380
+) -> go.Figure:
+    """Mean log q on the training batches and on held-out points, the cross-entropy E[−log q], the
+    floor H(p*) and the KL, against the step, on one axis: the two means mirror the cross-entropy,
+    which falls to H(p*) while the KL falls to 0. `labels`: a legend entry for each curve key and
+    for "entropy"; rows carry `step`, those keys and `se` (the held-out standard error)."""
+    fig = _layout(go.Figure(), "Maximum likelihood, live: mean log q, cross-entropy, H(p*) and KL", height)
+    steps = _column(rows, "step")
+    if not len(steps) or not np.isfinite(_column(rows, "cross_entropy")).any():
+        return _empty(fig, "held-out log-likelihood unavailable")
+    se = np.nan_to_num(_column(rows, "se"))
+    held_out = _column(rows, "held_out")
+    _band(fig, steps, held_out - 2 * se, held_out + 2 * se, "rgba(31, 119, 180, 0.2)")
+    if entropy is not None:
+        fig.add_trace(_level(steps, entropy, labels["entropy"], FLOOR_COLOR))
+    fig.add_trace(_level(steps, 0.0, "", "#999"))
+    shown = [_column(rows, key) for key, _ in DERIVATION_CURVES]
+    for (key, line), values in zip(DERIVATION_CURVES, shown, strict=True):
+        if np.isfinite(values).any():
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", line=line, name=labels[key]))
+    _derivation_range(fig, [*shown, np.array([0.0 if entropy is None else entropy])])
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="nats")
+    for trace in fig.data:
+        trace.showlegend = trace.name not in (None, "")
+    fig.update_layout(legend=dict(x=0.99, y=0.5, yanchor="middle"))
+    return fig
+
+
+def _level(steps: np.ndarray, value: float, label: str, color: str) -> go.Scatter:
+    """A horizontal line across the steps."""
+    x = [steps.min(), max(steps.max(), steps.min() + 1)]
+    line = dict(color=color, width=1.5 if label else 1, dash="dash" if label else "solid")
+    hover = f"{label}<extra></extra>" if label else None
+    return go.Scatter(
+        x=x, y=[value, value], mode="lines", line=line, name=label, hovertemplate=hover,
+        hoverinfo=None if label else "skip",
+    )  # fmt: skip
+
+
+def _derivation_range(fig: go.Figure, curves: list[np.ndarray]) -> None:
+    """Zoom on the late curves, as `_nll_range` does: a fresh model's first values would flatten them."""
+    late = [c[len(c) // 10 :] if len(c) > 10 else c for c in curves]
+    values = np.concatenate([c[np.isfinite(c)] for c in late] + [np.zeros(1)])
+    top, bottom = float(values.max()), float(values.min())
+    pad = 0.06 * max(top - bottom, 0.5)
+    fig.update_yaxes(range=[bottom - pad, top + pad])
+
+
+# ------------------------------------------------------------- overlaid curves
+
+SERIES_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                 "#7f7f7f", "#bcbd22"]  # fmt: skip
+GOAL_COLOR = "#555"
+
+
+def overlay_curves(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float | None]]],
+    *,
+    title: str,
+    x_title: str,
+    y_title: str = "nats",
+    log_y: bool = True,
+    goal: float | None = None,
+    goal_label: str = "goal",
+    height: int = 330,
+) -> go.Figure:
+    """Several curves on one pair of axes: `series` is (name, x, y) each, y None where unknown.
+    On a log axis, values at or below zero are drawn at LOG_FLOOR (a Monte Carlo KL near zero);
+    `goal` is a dotted horizontal line."""
+    fig = _layout(go.Figure(), title, height)
+    shown: list[np.ndarray] = []
+    for index, (name, x, y) in enumerate(series):
+        values = np.array([np.nan if v is None else float(v) for v in y], dtype=np.float64)
+        if log_y:
+            values = np.where(np.isfinite(values), np.clip(values, LOG_FLOOR, None), np.nan)
+        shown.append(values)
+        line = dict(color=SERIES_COLORS[index % len(SERIES_COLORS)], width=2)
+        x = np.asarray(x, dtype=np.float64)
+        fig.add_trace(go.Scatter(x=x, y=values, mode="lines", line=line, name=name))
+    if not any(np.isfinite(v).any() for v in shown):
+        return _empty(fig, "nothing to draw yet")
+    if goal is not None:
+        fig.add_hline(y=goal, line=dict(color=GOAL_COLOR, dash="dot", width=1), annotation_text=goal_label,
+                      annotation_position="bottom right")  # fmt: skip
+    fig.update_xaxes(title_text=x_title)
+    axis = dict(type="log", **_log_ticks(np.concatenate([*shown, [goal or np.nan]]))) if log_y else {}
+    fig.update_yaxes(title_text=y_title, **axis)
+    return fig
+
+
+def divergence_curves(rows: Rows, *, title: str = "Both divergences", height: int = 250) -> go.Figure:
+    """KL(p‖q) and KL(q‖p) against the step, from `Evaluation.row()` rows (log axis)."""
+    steps = [r["step"] for r in rows]
+    series = [("KL(p‖q), forward", steps, [r.get("kl") for r in rows])]
+    series.append(("KL(q‖p), reverse", steps, [r.get("reverse_kl") for r in rows]))
+    return overlay_curves(series, title=title, x_title="step", height=height)
+
+
 # ------------------------------------------------------------- family views: views as data
 
 
@@ -692,3 +804,91 @@ def _vector_field(layer: VectorField) -> list[go.BaseTraceType]:
     starts = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
     heat = _heatmap(x, y, length, layer.name, HEATMAP_STYLES["speed"])
     return [heat, *_arrows(starts, arrows.reshape(-1, 2), "direction", ARROW_STYLES["arrow"])]
+
+
+# ------------------------------------------------------------- classifiers: decision regions
+
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+REGION_OPACITY = 0.4
+CLASS_MARKER = dict(size=4, line=dict(width=0.5, color="white"))
+PROBE_MARKER = dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))
+
+
+def _class_colorscale(classes: int) -> list[list[Any]]:
+    """A stepped scale: class k's colour over [k, k + 1] / K, for a heat map of class indices."""
+    scale = []
+    for k in range(classes):
+        color = CLASS_COLORS[k % len(CLASS_COLORS)]
+        scale += [[k / classes, color], [(k + 1) / classes, color]]
+    return scale
+
+
+def decision_regions(
+    x: np.ndarray,
+    y: np.ndarray,
+    regions: np.ndarray,
+    confidence: np.ndarray,
+    classes: Sequence[str],
+    *,
+    title: str,
+    points: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    probe: tuple[float, float] | None = None,
+    height: int = 330,
+) -> go.Figure:
+    """A classifier's decision regions: each grid cell in the colour of its most probable class.
+
+    x: (m,), y: (k,), regions and confidence (max_y p(y | x)): (k, m) with [i, j] at (x[j], y[i]);
+    points (n, 2) with labels (n,) are drawn in their classes' colours, `probe` as a star."""
+    heat = go.Heatmap(
+        x=x, y=y, z=regions, zmin=-0.5, zmax=len(classes) - 0.5, colorscale=_class_colorscale(len(classes)),
+        showscale=False, opacity=REGION_OPACITY, customdata=np.asarray(confidence, dtype=np.float32),
+        text=np.asarray(classes, dtype=object)[regions], name="regions",
+        hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>%{text}, p = %{customdata:.3f}<extra></extra>",
+    )  # fmt: skip
+    fig = go.Figure([heat, *_class_points(points, labels, classes)])
+    if probe is not None:
+        star = go.Scatter(x=[probe[0]], y=[probe[1]], mode="markers", marker=PROBE_MARKER, name="point")
+        fig.add_trace(star)
+    return _class_layout(fig, x, y, title, height)
+
+
+def class_samples(
+    x: np.ndarray,
+    y: np.ndarray,
+    samples: Sequence[np.ndarray | None],
+    classes: Sequence[str],
+    *,
+    title: str,
+    height: int = 330,
+) -> go.Figure:
+    """New points drawn from each class's density, in the class's colour, over the grid's box.
+    samples: one (n, 2) array per class (None: not drawn yet)."""
+    traces = [
+        go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
+                     marker=dict(CLASS_MARKER, color=CLASS_COLORS[k % len(CLASS_COLORS)]))
+        for k, (s, name) in enumerate(zip(samples, classes, strict=True))
+        if s is not None
+    ]  # fmt: skip
+    return _class_layout(go.Figure(traces), x, y, title, height)
+
+
+def _class_points(points: np.ndarray | None, labels: np.ndarray | None, classes: Sequence[str]) -> list:
+    if points is None or labels is None:
+        return []
+    return [
+        go.Scattergl(x=points[labels == k, 0], y=points[labels == k, 1], mode="markers", name=name,
+                     marker=dict(CLASS_MARKER, color=CLASS_COLORS[k % len(CLASS_COLORS)]))
+        for k, name in enumerate(classes)
+    ]  # fmt: skip
+
+
+def _class_layout(fig: go.Figure, x: np.ndarray, y: np.ndarray, title: str, height: int) -> go.Figure:
+    _density_axes(fig, x, y)
+    fig.update_layout(
+        title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
+        **_density_layout(height),
+    )
+    legend = dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=11))
+    fig.update_layout(showlegend=True, legend=legend, margin=dict(b=40))  # the legend under the plane
+    return fig

@@ -1,0 +1,300 @@
+"""The lesson's pages: the taxonomy tree of the Home page, whose leaves open the Explorer on a family,
+and the Theory page's derivation, each step beside the number from the session's live run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from genviz.config import ConfigError
+from genviz.lesson import FORWARD_KL, LikelihoodProduct, curve_rows, derivation
+from genviz.metrics import Result
+from genviz.models import MODELS
+from genviz.models.kinds import DENSITY_KINDS
+from genviz.targets import TARGETS
+from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, unplaced
+from genviz.ui.live import heartbeat, progress_text, refresh_intervals, status_messages
+from genviz.ui.state import PLOTLY_CONFIG, Session, session
+from genviz.ui.widgets import buttons
+from genviz.views import render
+
+EXPLORER = "pages/explorer.py"
+THEORY = "pages/theory.py"
+
+# ------------------------------------------------------------------ Home: the tree
+
+
+def start_here() -> None:
+    model, target = START_HERE
+    st.page_link(
+        EXPLORER,
+        label=f"Start here: a {MODELS[model].title.lower()} learns {target}",
+        icon=":material/play_circle:",
+        query_params=link_query(model, target),
+        help="opens the Explorer on this pair and starts training",
+    )
+
+
+def taxonomy_tree() -> None:
+    """The tree as nested boxes, explicit density beside implicit; each family a link at its leaf."""
+    explicit, implicit = TREE.children
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        _branch(explicit, (explicit.key,), 0)
+    with right:
+        _branch(implicit, (implicit.key,), 0)
+    rest = unplaced()  # a family whose branch the tree does not name yet still gets its link
+    if rest:
+        st.markdown("**Also here**")
+        for name in rest:
+            leaf_link(name)
+
+
+def _branch(node: Node, path: tuple[str, ...], depth: int) -> None:
+    with st.container(border=depth < 2):
+        prefix = "↳ today's heir: " if node.heir else ""
+        if depth < 2:
+            st.markdown(f"{'#' * (depth + 4)} {prefix}{node.title}")
+            st.caption(node.note)
+        else:
+            st.markdown(f"{prefix}**{node.title}**" + (f" — {node.note}" if node.note else ""))
+        for name in families_at(path):
+            leaf_link(name)
+        for child in node.children:
+            _branch(child, (*path, child.key), depth + 1)
+
+
+def leaf_link(name: str) -> None:
+    family, target = MODELS[name], showcase(name)
+    words = DENSITY_KINDS[family.density_kind].words.replace("**", "")
+    st.page_link(
+        EXPLORER,
+        label=f"{family.title} · on {target}",
+        icon=":material/play_arrow:",
+        query_params=link_query(name),
+        help=f"{family.summary} ({words}). Opens the Explorer on {target} and starts training.",
+    )
+
+
+# ------------------------------------------------------------------ Theory: the derivation, live
+
+
+def run_controls(state: Session) -> None:
+    """The target and the model of the session's run; a change rebuilds the model."""
+    config = state.config
+    target_column, model_column = st.columns(2)
+    targets = list(TARGETS) if config.target in TARGETS else [config.target, *TARGETS]  # keeps a user's own
+    _seed_widgets(config.target, config.model)
+    target = target_column.selectbox("Target p*", targets, key="theory.target", help=TARGET_HELP)
+    model = model_column.selectbox(
+        "Model p_θ", list(MODELS), key="theory.model", format_func=lambda n: f"{MODELS[n].title} ({n})"
+    )
+    if (target, model) == (config.target, config.model):
+        return
+    changes: dict[str, Any] = {"target": target}
+    if model != config.model:
+        changes |= {"model": model, "params": {}, "lr": None}
+    try:
+        wanted = config.with_changes(**changes)
+    except ConfigError as error:
+        st.error(str(error))
+        return
+    if target != config.target and config.target in TARGETS:
+        st.session_state["theory.previous"] = config.target
+    state.apply(wanted)
+    if state.build_error:
+        st.error(state.build_error)
+
+
+TARGET_HELP = "the data distribution p*: its entropy H(p*) is the floor under the cross-entropy"
+
+
+def _seed_widgets(target: str, model: str) -> None:
+    """The two selectors show the run's pair whenever it changed elsewhere (the Explorer, a link)."""
+    if st.session_state.get("theory.seeded") != (target, model):
+        st.session_state["theory.target"], st.session_state["theory.model"] = target, model
+        st.session_state["theory.seeded"] = (target, model)
+
+
+def derivation_live() -> None:
+    """The chain, its numbers and the chart in one fragment that polls while the run trains."""
+    state = session()
+    snapshot = state.snapshot
+    polling = snapshot.running or snapshot.evaluating or state.handle.pending
+    every = refresh_intervals()[1] if polling else None
+    st.fragment(run_every=every)(_derivation)()
+
+
+def _derivation() -> None:
+    state = session()
+    snapshot = heartbeat(state)
+    buttons(state)
+    st.progress(snapshot.progress, text=progress_text(state, snapshot))
+    status_messages(snapshot)
+    if not snapshot.ready:
+        st.caption("The numbers appear once the model has been evaluated.")
+        return
+    family = MODELS[state.config.model]
+    objective = getattr(state.config, "objective", FORWARD_KL)
+    steps = derivation(snapshot.history[-1], family, objective)
+    _objective_note(family, objective)
+    _chain(steps)
+    key = (len(snapshot.history), snapshot.history[-1].step, state.config.target)
+    chart = state.figure("theory", key, lambda: _chart(snapshot.history, family, objective, steps))
+    st.plotly_chart(chart, key="derivation", config=PLOTLY_CONFIG)
+    _floor_moved(steps.entropy)
+    underflow_table(steps.products, steps.cross_entropy)
+
+
+def _objective_note(family: type, objective: str) -> None:
+    if objective != FORWARD_KL:
+        st.info("This run minimises the reverse KL(q‖p*), not the likelihood: the chain below is what "
+                "maximum likelihood would do, and the numbers are what this model reaches.")  # fmt: skip
+    elif family.training_loss == "other":
+        st.info(f"The {family.title.lower()} is not trained by maximum likelihood (its loss is the "
+                f"{family.loss_name}); the chain still says what its held-out numbers mean.")  # fmt: skip
+
+
+ROWS = (
+    (
+        r"\hat\theta \;=\; \arg\max_\theta \; \prod_{i=1}^{n} p_\theta(x_i)",
+        "Maximum likelihood: the parameters under which the data are most probable.",
+    ),
+    (
+        r"\;=\; \arg\max_\theta \; \sum_{i=1}^{n} \log p_\theta(x_i)",
+        "The log is increasing, so it keeps the maximiser, and a sum does not underflow (table below).",
+    ),
+    (
+        r"\;=\; \arg\max_\theta \; \frac{1}{n}\sum_{i=1}^{n} \log p_\theta(x_i)"
+        r"\;\xrightarrow{\;n\to\infty\;}\;"
+        r"\arg\max_\theta \; \mathbb{E}_{x\sim p^*}\!\left[\log p_\theta(x)\right]",
+        "Dividing by n changes nothing; the mean tends to an expectation under the data distribution p*.",
+    ),
+    (
+        r"\;=\; \arg\min_\theta \; \mathbb{E}_{p^*}\!\left[-\log p_\theta(x)\right]",
+        "Maximising a mean log-likelihood is minimising the cross-entropy of p_θ relative to p*.",
+    ),
+    (
+        r"\;=\; \arg\min_\theta \; \mathrm{KL}(p^*\,\|\,p_\theta), \quad\text{since}\quad"
+        r"\mathbb{E}_{p^*}\!\left[-\log p_\theta\right] = H(p^*) + \mathrm{KL}(p^*\,\|\,p_\theta)",
+        "H(p*) does not depend on θ: the cross-entropy's floor is H(p*), reached when KL = 0, i.e. p_θ = p*.",
+    ),
+)
+
+
+def _chain(steps: Any) -> None:
+    last = steps.products[-1] if steps.products else None
+    product = _product_result(last, steps.cross_entropy)
+    numbers = (
+        [product],
+        [steps.log_sum],
+        [steps.training, steps.held_out],
+        [steps.cross_entropy],
+        [steps.entropy, steps.kl, steps.gap],
+    )
+    for (equation, why), results in zip(ROWS, numbers, strict=True):
+        maths, cards = st.columns([3, 2], vertical_alignment="center")
+        maths.latex(equation)
+        maths.caption(why)
+        for column, result in zip(cards.columns(len(results)), results, strict=True):
+            result_card(column, result)
+    st.caption(
+        f"{steps.sample_entropy.text()}: the KL is this run's NLL minus the entropy on the same points "
+        f"(paired differences, a small standard error); {steps.gap.name} uses H(p*) itself and agrees "
+        "within the Monte Carlo error."
+    )
+
+
+def _product_result(last: LikelihoodProduct | None, nll: Result) -> Result:
+    if last is None:
+        return Result("Π q(xᵢ)", None, None, "unavailable", "no held-out log-likelihoods")
+    name = f"Π of {last.n:,} q(xᵢ), float64"
+    method = f"the product over the first {last.n:,} held-out points"
+    return Result(name, last.product64, None, nll.kind, method)
+
+
+def result_card(column: Any, result: Result) -> None:
+    """A labelled number: its kind in the label, ± one standard error below, its method in the help."""
+    if result.value is None:
+        column.metric(f"{result.name} · unavailable", "—", "not computable here", delta_color="off",
+                      delta_arrow="off", help=result.method, border=True)  # fmt: skip
+        return
+    value = _number(result.value)
+    note = f"± {result.se:.3f}" if result.se is not None else ("underflows to 0" if result.value == 0 else "")
+    column.metric(f"{result.name} · {result.kind}", value, note or None, delta_color="off", delta_arrow="off",
+                  help=f"{result.kind}: {result.method}", border=True)  # fmt: skip
+
+
+def _number(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.3e}" if abs(value) < 1e-3 else f"{value:.3f}"
+
+
+def _chart(history: Any, family: type, objective: str, steps: Any) -> Any:
+    rows = curve_rows(history, family, objective)
+    labels = {
+        "training": f"mean log q, training batches ({steps.training.kind})",
+        "held_out": f"mean log q, held-out ({steps.held_out.kind})",
+        "cross_entropy": f"cross-entropy E[−log q] ({steps.cross_entropy.kind})",
+        "kl": f"KL(p*‖q) ({steps.kl.kind})",
+        "entropy": f"H(p*) ({steps.entropy.kind})",
+    }
+    return render.derivation_curves(rows, steps.entropy.value, labels)
+
+
+def _floor_moved(entropy: Result) -> None:
+    """After a change of target: the floor moved, the optimum did not."""
+    previous = st.session_state.get("theory.previous")
+    target = session().config.target
+    if previous is None or previous == target or entropy.value is None:
+        return
+    before = TARGETS[previous].entropy
+    st.success(
+        f"H(p*) moved from {before:.3f} nats ({previous}) to {entropy.value:.3f} ({target}): the "
+        "cross-entropy has a new floor, and the optimum is still KL = 0, where p_θ = p*."
+    )
+
+
+FLOAT32_LOG_TINY = -103.28  # log of the smallest positive float32 (1.4e-45); below it, 0
+FLOAT64_LOG_TINY = -744.44  # log of the smallest positive float64 (4.9e-324)
+
+
+def underflow_table(products: tuple[LikelihoodProduct, ...], nll: Result) -> None:
+    st.markdown("##### Why the log: the product of likelihoods underflows, the sum of logs does not")
+    if not products:
+        st.caption("No held-out log-likelihoods to multiply yet.")
+        return
+    rows = [
+        {
+            "n held-out points": f"{p.n:,}",
+            "Π q(xᵢ) in float32": _product(p.product32),
+            "Π q(xᵢ) in float64": _product(p.product64),
+            "Σ log q(xᵢ)": f"{p.log_sum:,.2f}",
+        }
+        for p in products
+    ]
+    st.table(rows, hide_index=True)
+    st.caption(
+        f"Multiplied one factor at a time from this run's held-out likelihoods ({nll.kind}). The smallest "
+        f"positive float32 is e^{FLOAT32_LOG_TINY:.1f} and float64's e^{FLOAT64_LOG_TINY:.1f}"
+        + _underflow_sizes(nll.value)
+    )
+
+
+def _underflow_sizes(nll: float | None) -> str:
+    """From how many points the product is 0, at this mean NLL per point."""
+    if nll is None or nll <= 0:
+        return "; a mean log-likelihood at or above 0 would not underflow, but it can overflow instead."
+    n32, n64 = int(-FLOAT32_LOG_TINY / nll) + 1, int(-FLOAT64_LOG_TINY / nll) + 1
+    return (
+        f": at {nll:.2f} nats a point, the product is 0 from about n = {n32:,} in float32 and n = {n64:,} "
+        "in float64, while the sum of logs stays an ordinary number."
+    )
+
+
+def _product(value: float) -> str:
+    return "0 (underflow)" if value == 0 else f"{value:.3e}"
