@@ -18,6 +18,7 @@ import json
 import math
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -80,7 +81,14 @@ def unpack(
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return _read_entries(archive, set(allowed) if allowed is not None else None, what, max_unpacked)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+    ) as error:
         raise BundleError(f"the {what} is damaged or truncated ({error})") from None
 
 

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 import torch
 
+from genviz.bundle import BundleError
 from genviz.config import FORMULA, USER_DATA, ConfigError, RunConfig, parse_assignment, parse_box
 from genviz.data import DataSource, config_target
 from genviz.grid import Box
@@ -31,13 +32,13 @@ from genviz.metrics import Result, log_q_at, mean_and_se
 from genviz.models import MODELS, GenerativeModel, Hyperparameter, hyperparameters
 from genviz.pointsfile import PointsError, read_points
 from genviz.rundir import (
-    CONFIG_FILE,
-    DENSITY_FILE,
+    KNOWN_FILES,
     METRICS_FILE,
-    MODEL_FILE,
     RunDirError,
     json_ready,
+    read_files,
     read_run,
+    resume,
     write_run,
 )
 from genviz.targets import TARGETS, Target
@@ -97,7 +98,7 @@ def _attached(argv: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m genviz", description="Train and evaluate 2D generative models.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,train,eval}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,train,eval,compare}")
     listing = commands.add_parser("list", help="targets and models, with their settings")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
     listing.set_defaults(run=run_list)
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", type=Path, metavar="DIR", help="a directory written by train")
     evaluate.add_argument("--data", type=Path, required=True, metavar="FILE.csv", help="points, x,y per line")
     evaluate.set_defaults(run=run_eval)
+    _add_compare(commands.add_parser("compare", help="models on one target at one budget: a leaderboard"))
     return parser
 
 
@@ -114,6 +116,8 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     source.add_argument("--target", help="a built-in target (see `list`)")
     source.add_argument("--data", type=Path, metavar="FILE.csv", help="your own points, x,y per line")
     source.add_argument("--formula", metavar="LOG_P", help="a log-density in x and y, up to a constant")
+    resume_help = "continue a saved run, a model file or a run directory (--steps/--seconds: how much more)"
+    source.add_argument("--resume", type=Path, metavar="FILE_OR_DIR", help=resume_help)
     box_help = "where --formula is normalised and drawn (default -4,4,-4,4)"
     train.add_argument("--box", metavar="XMIN,XMAX,YMIN,YMAX", help=box_help)
     train.add_argument("--model", default=RunConfig.model, help=f"a model (default {RunConfig.model})")
@@ -122,6 +126,8 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     budget.add_argument("--seconds", type=_seconds, help=f"training seconds (default {DEFAULT_SECONDS:g})")
     train.add_argument("--seed", type=int, default=RunConfig.seed)
     train.add_argument("--device", default=RunConfig.device, help="auto, cpu or cuda")
+    objective_help = "forward-kl (maximum likelihood, the default) or reverse-kl (fit q to p's density)"
+    train.add_argument("--objective", default=RunConfig.objective, help=objective_help)
     train.add_argument(
         "--set",
         action="append",
@@ -220,6 +226,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     set_threads()
+    if args.resume is not None:
+        return run_resume(args)
     config = train_config(args)
     resolve_device(config.device)  # fail before reading data or training
     config_target(config)  # a typed density is normalised (or refused) before anything is written
@@ -242,7 +250,8 @@ def train_config(args: argparse.Namespace) -> RunConfig:
     )
     for assignment in args.set:
         config = parse_assignment(config, assignment)
-    return config
+    # last, so that the --set it may need (gmm's fit=gradient) is already applied
+    return config.with_changes(objective=args.objective) if args.objective != config.objective else config
 
 
 def _formula_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,6 +279,39 @@ def _prepare_out(out: Path) -> Path:
     return out
 
 
+def run_resume(args: argparse.Namespace) -> int:
+    """Continue a saved run where it stopped: the same weights, optimiser state, random states and curve."""
+    changed = {"--model": args.model != RunConfig.model, "--seed": args.seed != RunConfig.seed}
+    changed |= {"--set": bool(args.set), "--box": args.box is not None}
+    changed["--objective"] = args.objective != RunConfig.objective
+    if given := [flag for flag, value in changed.items() if value]:
+        raise UsageError(f"{' and '.join(given)} cannot change a resumed run: its settings are the file's")
+    try:
+        trainer = resume(read_files(args.resume), device=args.device)
+    except BundleError as error:
+        raise UsageError(f"--resume {args.resume}: {error}") from None
+    trainer.config = continued(trainer, args.steps, args.seconds)
+    out = _prepare_out(args.out)
+    print(f"resuming {trainer.config.model} at step {trainer.step:,}", file=sys.stderr)
+    train_with_progress(trainer)
+    print(summary(trainer, out, write_run(out, trainer)))
+    return 0
+
+
+def continued(trainer: Trainer, steps: int | None, seconds: float | None) -> RunConfig:
+    """The budget of a resumed run: `steps` or `seconds` more than it has had, else its own (the
+    cosine schedule decays over the whole budget, so a longer one raises the rate it goes on with)."""
+    config = trainer.config
+    if steps is not None:
+        return config.with_changes(steps=trainer.step + steps, seconds=None)
+    if seconds is not None:
+        return config.with_changes(seconds=trainer.train_seconds + seconds, steps=None)
+    if trainer.done:
+        budget = f"{config.steps:,} steps" if config.steps is not None else f"{config.seconds:g} s"
+        raise UsageError(f"the run has used its budget of {budget}; give --steps or --seconds to train more")
+    return config
+
+
 def _points_source(path: Path, seed: int) -> DataSource:
     return DataSource.from_points(read_points(path), torch.Generator().manual_seed(seed))
 
@@ -277,7 +319,8 @@ def _points_source(path: Path, seed: int) -> DataSource:
 def train_with_progress(trainer: Trainer) -> None:
     """Train to the budget, evaluating and printing a progress line about once a second."""
     shown = 0
-    _progress(trainer.record())
+    resumed = trainer.history and trainer.history[-1].step == trainer.step  # evaluated when it was saved
+    _progress(trainer.history[-1] if resumed else trainer.record())
     while not trainer.done:
         trainer.train(max_seconds=PROGRESS_SECONDS)
         _progress(trainer.record())
@@ -306,13 +349,15 @@ def summary(trainer: Trainer, out: Path, quadrature: Result) -> str:
     lines = [
         f"{config.model} on {config.target}: {trainer.step:,} steps in {trainer.train_seconds:.1f} s "
         f"on {trainer.device}",
-        f"wrote {METRICS_FILE}, {DENSITY_FILE}, {CONFIG_FILE} and {MODEL_FILE} to {out}",
+        f"wrote {', '.join(name for name in KNOWN_FILES if (out / name).is_file())} to {out}",
     ]
     if trainer.rollbacks:
         lines.append(f"{len(trainer.rollbacks)} rollback(s) after non-finite values; see {METRICS_FILE}")
     if trainer.stopped:
         lines.append(f"stopped early: {trainer.stopped}")
     lines += [last.entropy.text(), last.nll.text(), *(other.text() for other in last.others), last.kl.text()]
+    if last.reverse_kl is not None:
+        lines.append(last.reverse_kl.text())
     if trainer.data.target is not None:  # for a user's data the line above already says why there is no KL
         lines.append(quadrature.text())
     return "\n".join(lines)
@@ -345,3 +390,37 @@ def evaluate_points(model: GenerativeModel, points: torch.Tensor, box: Box) -> d
     fields = {"nll": nll, "nll_se": se, "n": len(points), "kind": log_q.kind, "method": log_q.method}
     record = json_ready(fields, "", why_null)
     return {**record, "why_null": why_null} if why_null else record
+
+
+# -------------------------------------------------------------------- compare
+
+
+def _add_compare(compare: argparse.ArgumentParser) -> None:
+    compare.add_argument("--target", required=True, help="a built-in target (see `list`)")
+    compare.add_argument("--models", required=True, help="comma-separated models, e.g. nsf,maf,gmm")
+    budget = compare.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=int, help="training steps per run")
+    budget.add_argument("--seconds", type=_seconds, help="training seconds per run")
+    compare.add_argument("--seeds", type=int, default=1, help="runs per model, seeds 0, 1, … (default 1)")
+    compare.add_argument("--kl-goal", type=float, help="also report the training time to reach this KL")
+    compare.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write the tables")
+    compare.set_defaults(run=run_compare_command)
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    """Train every (model, seed) in turn; write leaderboard.csv, leaderboard.md and curves.csv."""
+    from genviz import compare  # the comparison runner, only for this command
+
+    set_threads()
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    spec = compare.CompareSpec(args.target, models, args.steps, args.seconds, args.seeds, args.kl_goal)
+    out = _prepare_out(args.out)
+    done = lambda r: print(f"  {r.model} seed {r.seed}: {r.steps:,} steps, {_short(r.kl)}", file=sys.stderr)  # noqa: E731
+    results = compare.run_compare(spec, done)
+    rows = compare.leaderboard(results)
+    (out / "leaderboard.csv").write_text(compare.to_csv(rows), encoding="utf-8")
+    table = compare.to_markdown(rows, spec)
+    (out / "leaderboard.md").write_text(table, encoding="utf-8")
+    (out / "curves.csv").write_text(compare.curves_csv(results), encoding="utf-8")
+    print(table + f"wrote leaderboard.csv, leaderboard.md and curves.csv to {out}")
+    return 0

@@ -225,7 +225,7 @@ BAD_COMMANDS = {
     "negative seconds": ("train --target banana --seconds -1 --out {tmp}/r", "argument --seconds"),
     "steps and seconds": ("train --target banana --steps 1 --seconds 1 --out {tmp}/r", "not allowed"),
     "target and data": ("train --target banana --data {tmp}/points.csv --out {tmp}/r", "not allowed"),
-    "no source": ("train --out {tmp}/r", "--target --data --formula is required"),
+    "no source": ("train --out {tmp}/r", "--target --data --formula --resume is required"),
     "no out": ("train --target banana", "--out"),
     "out is a file": ("train --target banana --out {tmp}/points.csv", "is not a directory"),
     "unknown command": ("fit", "invalid choice"),
