@@ -15,6 +15,8 @@ pages = [
     st.Page("pages/explorer.py", title="Explorer", icon=":material/insights:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/function:"),
     st.Page("pages/classify.py", title="Generative vs discriminative", icon=":material/category:"),
+    st.Page("pages/divergences.py", title="Forward vs reverse KL", icon=":material/compare_arrows:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/about.py", title="About", icon=":material/menu_book:"),
 ]
 st.navigation(pages).run()

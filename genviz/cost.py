@@ -41,6 +41,7 @@ from genviz.metrics import (
     KNN_SAMPLES,
     OTHER_POINTS,
     PARTITION_RESOLUTION,
+    REVERSE_KL_SAMPLES,
 )
 from genviz.models import MODELS, GenerativeModel
 from genviz.models.base import EvaluationCost
@@ -272,7 +273,7 @@ def _shrunk(n: int, scale: float, floor: int) -> int:
 
 def _record_parts(shape: Profile, plan: EvaluationPlan) -> dict[str, float]:
     """Seconds of each part of `Trainer.record` under a plan."""
-    parts = {"log q": 0.0, "further bounds": 0.0, "partition function": 0.0}
+    parts = {"log q": 0.0, "further bounds": 0.0, "partition function": 0.0, "reverse KL": 0.0}
     if shape.family.density_kind == "none":
         parts["log q"] = shape.knn_seconds(plan.points, plan.samples)
     else:
@@ -280,6 +281,9 @@ def _record_parts(shape: Profile, plan: EvaluationPlan) -> dict[str, float]:
         if shape.family.density_kind == "unnormalised":
             parts["partition function"] = shape.density_seconds(plan.partition**2)
     parts["further bounds"] = shape.other_seconds(plan.other_points)
+    if shape.family.density_kind == "exact":  # KL(q ‖ p): fresh samples of q and log q at them
+        drawn = min(plan.points, REVERSE_KL_SAMPLES)
+        parts["reverse KL"] = shape.sample_seconds(drawn) + shape.density_seconds(drawn)
     return parts
 
 

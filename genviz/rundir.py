@@ -147,7 +147,9 @@ def _write_density(path: Path, trainer: Trainer, resolution: int) -> torch.Tenso
 def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
     """metrics.json: the final labelled results, the configuration and the learning curve."""
     last = trainer.history[-1]
+    reverse = last.reverse_kl or unavailable("KL(q‖p)", "needs p's density and q's exact density")
     results = {"test_nll": last.nll, "entropy": last.entropy, "kl": last.kl, "kl_quadrature": quadrature}
+    results["reverse_kl"] = reverse
     why_null = {key: result.method for key, result in results.items() if result.value is None}
     cross_check = (
         {"value": quadrature.value, "kind": quadrature.kind, "method": quadrature.method}
@@ -157,6 +159,7 @@ def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
     metrics = {
         "target": trainer.config.target,
         "model": trainer.config.model,
+        "objective": trainer.config.objective,
         "steps": trainer.step,
         "seconds": trainer.train_seconds,
         "device": str(trainer.device),
@@ -167,6 +170,7 @@ def run_metrics(trainer: Trainer, quadrature: Result) -> dict[str, Any]:
         "entropy_method": last.entropy.method,
         **_labelled("kl", "kl", last.kl),
         "kl_quadrature": cross_check,
+        **_labelled("reverse_kl", "reverse_kl", reverse),
         "other_nlls": [other.to_dict() for other in last.others],
         "rollbacks": [rollback.message() for rollback in trainer.rollbacks],
         "stopped": trainer.stopped,
