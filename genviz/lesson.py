@@ -57,7 +57,7 @@ def likelihood_products(
     )
 
 
-TRAINING = "mean log q, training batches"
+TRAINING = "training mean log q"
 
 
 def training_log_likelihood(
@@ -104,9 +104,9 @@ def derivation(
     return Derivation(
         step=evaluation.step,
         training=training_log_likelihood(evaluation.loss, family, objective),
-        held_out=_negated(nll, "mean log q, held-out"),
+        held_out=_negated(nll, "held-out mean log q"),
         log_sum=_log_sum(nll, evaluation.products),
-        cross_entropy=_renamed(nll, "cross-entropy E_p*[−log q]"),
+        cross_entropy=_renamed(nll, "cross-entropy CE = E_p*[−log q]"),
         entropy=_renamed(entropy, "H(p*)"),
         kl=_renamed(kl, "KL(p*‖q)"),
         gap=_gap(nll, entropy),
@@ -134,7 +134,7 @@ def _log_sum(nll: Result, products: tuple[LikelihoodProduct, ...]) -> Result:
 
 
 def _gap(nll: Result, entropy: Result) -> Result:
-    name = "cross-entropy − H(p*)"
+    name = "CE − H(p*)"  # the cross-entropy minus the entropy
     if nll.value is None or entropy.value is None:
         why = entropy.method if entropy.value is None else nll.method
         return unavailable(name, why)

@@ -10,8 +10,8 @@ if {"target", "model"} & set(st.query_params):  # a link made before the Explore
 st.title("genviz: watch generative models learn")
 st.markdown(
     "genviz trains a generative model on a 2D distribution while you watch the learned density take "
-    "shape beside the target's. It shows that maximum likelihood is minimising KL(p*‖q): the held-out "
-    "negative log-likelihood falls towards the target's entropy H(p*), and the gap is the KL. Every "
+    "shape beside the target's. It shows that maximum likelihood is minimising KL(p\\*‖q): the held-out "
+    "negative log-likelihood falls towards the target's entropy H(p\\*), and the gap is the KL. Every "
     "number is labelled for what it is — exact, a bound, an estimate, or unavailable — and the tests "
     "check each against an independent computation."
 )
@@ -20,7 +20,7 @@ with start.container(border=True):
     st.markdown("**New here?** One click trains a neural spline flow on eight Gaussians.")
     lesson.start_here()
 with theory.container(border=True):
-    st.markdown("**Why does the NLL stop at H(p*)?** The derivation, step by step, with live numbers.")
+    st.markdown("**Why does the NLL stop at H(p\\*)?** The derivation, step by step, with live numbers.")
     st.page_link(
         lesson.THEORY, label="Theory: maximum likelihood is KL minimisation", icon=":material/school:"
     )

@@ -110,6 +110,11 @@ def run_controls(state: Session) -> None:
 TARGET_HELP = "the data distribution p*: its entropy H(p*) is the floor under the cross-entropy"
 
 
+def md(text: str) -> str:
+    """Plain text for Markdown: the asterisk of p* is no emphasis."""
+    return text.replace("*", "\\*")
+
+
 def _seed_widgets(target: str, model: str) -> None:
     """The two selectors show the run's pair whenever it changed elsewhere (the Explorer, a link)."""
     if st.session_state.get("theory.seeded") != (target, model):
@@ -149,8 +154,8 @@ def _derivation() -> None:
 
 def _objective_note(family: type, objective: str) -> None:
     if objective != FORWARD_KL:
-        st.info("This run minimises the reverse KL(q‖p*), not the likelihood: the chain below is what "
-                "maximum likelihood would do, and the numbers are what this model reaches.")  # fmt: skip
+        st.info(md("This run minimises the reverse KL(q‖p*), not the likelihood: the chain below is what "
+                "maximum likelihood would do, and the numbers are what this model reaches."))  # fmt: skip
     elif family.training_loss == "other":
         st.info(f"The {family.title.lower()} is not trained by maximum likelihood (its loss is the "
                 f"{family.loss_name}); the chain still says what its held-out numbers mean.")  # fmt: skip
@@ -176,8 +181,9 @@ ROWS = (
         "Maximising a mean log-likelihood is minimising the cross-entropy of p_θ relative to p*.",
     ),
     (
-        r"\;=\; \arg\min_\theta \; \mathrm{KL}(p^*\,\|\,p_\theta), \quad\text{since}\quad"
-        r"\mathbb{E}_{p^*}\!\left[-\log p_\theta\right] = H(p^*) + \mathrm{KL}(p^*\,\|\,p_\theta)",
+        r"\begin{gathered}\;=\; \arg\min_\theta \; \mathrm{KL}(p^*\,\|\,p_\theta), \quad\text{since}\\"
+        r"\mathbb{E}_{p^*}\!\left[-\log p_\theta\right] = H(p^*) + \mathrm{KL}(p^*\,\|\,p_\theta)"
+        r"\end{gathered}",
         "H(p*) does not depend on θ: the cross-entropy's floor is H(p*), reached when KL = 0, i.e. p_θ = p*.",
     ),
 )
@@ -194,15 +200,17 @@ def _chain(steps: Any) -> None:
         [steps.entropy, steps.kl, steps.gap],
     )
     for (equation, why), results in zip(ROWS, numbers, strict=True):
-        maths, cards = st.columns([3, 2], vertical_alignment="center")
+        maths, cards = st.columns([4, 3], vertical_alignment="center")
         maths.latex(equation)
-        maths.caption(why)
+        maths.caption(md(why))
         for column, result in zip(cards.columns(len(results)), results, strict=True):
             result_card(column, result)
     st.caption(
-        f"{steps.sample_entropy.text()}: the KL is this run's NLL minus the entropy on the same points "
-        f"(paired differences, a small standard error); {steps.gap.name} uses H(p*) itself and agrees "
-        "within the Monte Carlo error."
+        md(
+            f"{steps.sample_entropy.text()}: the KL is this run's NLL minus the entropy on the same points "
+            f"(paired differences, a small standard error); {steps.gap.name} uses H(p*) itself and agrees "
+            "within the Monte Carlo error."
+        )
     )
 
 
@@ -254,8 +262,10 @@ def _floor_moved(entropy: Result) -> None:
         return
     before = TARGETS[previous].entropy
     st.success(
-        f"H(p*) moved from {before:.3f} nats ({previous}) to {entropy.value:.3f} ({target}): the "
-        "cross-entropy has a new floor, and the optimum is still KL = 0, where p_θ = p*."
+        md(
+            f"H(p*) moved from {before:.3f} nats ({previous}) to {entropy.value:.3f} ({target}): the "
+            "cross-entropy has a new floor, and the optimum is still KL = 0, where p_θ = p*."
+        )
     )
 
 

@@ -486,7 +486,7 @@ def derivation_curves(
     fig.update_yaxes(title_text="nats")
     for trace in fig.data:
         trace.showlegend = trace.name not in (None, "")
-    fig.update_layout(legend=dict(x=0.99, y=0.5, yanchor="middle"))
+    fig.update_layout(legend=dict(x=0.99, y=0.56, yanchor="bottom"))  # above 0, below H(p*): empty
     return fig
 
 
