@@ -161,6 +161,9 @@ class RunConfig:
         query |= {"device": self.device}
         if self.steps is not None:
             query["steps"] = str(self.steps)
+        if self.seconds is not None:
+            query["seconds"] = repr(self.seconds)
+        query["n_test"] = str(self.n_test)
         if self.objective != "forward-kl":
             query["objective"] = self.objective
         if self.target == FORMULA:
@@ -189,7 +192,7 @@ class RunConfig:
         changes: dict[str, Any] = {"model": model, "params": params}
         readers = {"target": str, "lr": float, "batch_size": int, "schedule": str, "seed": int, "device": str}
         readers |= {"objective": str, "formula": str, "box": parse_box}
-        for key, reader in (readers | {"steps": int}).items():
+        for key, reader in (readers | {"steps": int, "seconds": float, "n_test": int}).items():
             if key in query:
                 changes[key] = _parse(reader, query[key], key)
         if "batch_size" in changes:

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from genviz.bundle import MAX_FILE_BYTES
 from genviz.limits import HostLimits
 
 if TYPE_CHECKING:  # the server starts its workers before it imports torch, so that both load at once
@@ -42,6 +43,7 @@ BUILD_TIMEOUT = 120.0  # a build waits for a worker that may still be starting
 COMMAND_TIMEOUT = 10.0
 RATE_WINDOW = 3.0  # seconds of updates behind the wall-clock steps/s
 KEPT_REPLIES = 8  # answers to queries a handle keeps until they are collected
+BUSY = "the training server is busy; try again in a moment"
 LOST = "The training worker for this model stopped (it may have run out of memory); Reset to rebuild it."
 
 
@@ -161,6 +163,28 @@ class SessionHandle:
     def ask_samples(self, n: int, seed: int) -> int:
         """Ask for n samples of the model, drawn from a stream seeded with `seed`, without waiting."""
         return self._send("samples", (n, seed))
+
+    def export(self) -> tuple[bytes | None, str | None]:
+        """(the model file's bytes, None), or (None, why not): the worker packs its Trainer."""
+        seq = self._send("export", ())
+        if not self.wait(seq, COMMAND_TIMEOUT):
+            return None, BUSY
+        reply = self.answer(seq)
+        return (reply.payload, None) if reply is not None else (None, self.snapshot.build_error or BUSY)
+
+    def restore(self, data: bytes) -> tuple[Reply | None, str | None]:
+        """Replace the model by a model file's; (the worker's reply, None) or (None, why it was refused).
+        The size is checked here, before the bytes travel; a refused file keeps the model the session had."""
+        if len(data) > MAX_FILE_BYTES:
+            size, cap = len(data) / 2**20, MAX_FILE_BYTES >> 20
+            return None, f"the file is {size:.0f} MB; a model file may hold {cap} MB"
+        self.scheduler.place(self)
+        seq = self._send("restore", (data,))
+        if not self.wait(seq, BUILD_TIMEOUT):
+            return None, BUSY
+        self._watching = None  # the new model needs to hear what the page shows
+        reply = self.answer(seq)
+        return (reply, None) if reply is not None else (None, self.snapshot.build_error or BUSY)
 
     def answer(self, seq: int) -> Reply | None:
         """The worker's answer to query `seq`, once it has come (then it is forgotten); else None."""

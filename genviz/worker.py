@@ -13,12 +13,14 @@ import multiprocessing
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from genviz.bundle import MAX_FILE_BYTES
 from genviz.config import USER_DATA, ConfigError, RunConfig
 from genviz.cost import check_cost
 from genviz.data import TEST_FRACTION, DataSource
@@ -26,6 +28,7 @@ from genviz.grid import DEFAULT_RESOLUTION
 from genviz.limits import HostLimits
 from genviz.metrics import Result, log_q_at, private_samples
 from genviz.models.base import GenerativeModel, ViewContext
+from genviz.rundir import export_run, import_run
 from genviz.train import Evaluation, Trainer
 
 LIVE_MAX_RESOLUTION = 96  # the model's heat map while training is at most this fine
@@ -78,6 +81,7 @@ class Reply:
     kind: str = ""
     method: str = ""
     error: str | None = None  # the query was refused, and why
+    payload: Any = None  # another command's answer: a model file's bytes, a restored model's settings
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,25 @@ def new_trainer(config: RunConfig, points: torch.Tensor | None, name: str | None
     return trainer
 
 
+Answer = Callable[[Trainer], Reply]  # a command's answer, made from the Trainer it installed
+
+
+def restored_trainer(data: bytes, limits: HostLimits) -> Trainer:
+    """The Trainer of a model file, checked against the host's limits; evaluated if it never was."""
+    trainer = import_run(data, limits)
+    if not trainer.history:
+        trainer.record()
+    return trainer
+
+
+def _restored_reply(trainer: Trainer) -> Reply:
+    """What the page needs of a restored model: its configuration (the payload), and a user's points
+    (values, (n, 2) float32) under their name (method)."""
+    data = trainer.data
+    points = None if data.train_points is None else torch.cat([data.test, data.train_points]).numpy()
+    return Reply(trainer.step, points, "restored", data.name, payload=trainer.config)
+
+
 class Worker:
     """The sessions of one slot: commands in, training slices, updates out."""
 
@@ -185,6 +208,9 @@ class Worker:
         if kind == "build":
             self._build(session, seq, *payload)
             return
+        if kind == "restore":
+            self._restore(session, seq, *payload)
+            return
         run = self.runs.get(session)
         if run is None:
             return
@@ -199,13 +225,37 @@ class Worker:
             self.publish(run, force=True)
 
     def _build(self, session: str, seq: int, config: RunConfig, points: Any, name: str | None) -> None:
+        def build() -> Trainer:
+            held_out = None if points is None else max(1, round(len(points) * TEST_FRACTION))
+            check_cost(config, self.limits, held_out)  # before anything is allocated
+            return new_trainer(config, None if points is None else torch.as_tensor(points), name)
+
+        self._install(session, seq, build)
+
+    def _restore(self, session: str, seq: int, data: bytes) -> None:
+        """A model file's Trainer in place of the session's model (which it keeps if the file is refused);
+        the reply carries the configuration and a user's points, for the page's controls."""
+        self._install(session, seq, lambda: restored_trainer(data, self.limits), _restored_reply)
+
+    def _export(self, run: Run) -> str | None:
+        """The model file of a session's Trainer, sent back as bytes; None, or why it cannot be."""
+        data = export_run(run.trainer)
+        if len(data) > MAX_FILE_BYTES:
+            size, cap = len(data) / 2**20, MAX_FILE_BYTES >> 20
+            return f"its model file would be {size:.0f} MB, and a model file may hold {cap} MB"
+        run.reply = Reply(run.step, None, "model file", payload=data)
+        return None
+
+    def _install(
+        self, session: str, seq: int, make: Callable[[], Trainer], reply: Answer | None = None
+    ) -> None:
+        """Replace the session's Trainer by `make()`; on a refusal keep the old one and say why.
+        `reply`: the answer sent with the update, made from the new Trainer."""
         old = self.runs.pop(session, None)
         if old is not None and session in self.ready:
             self.ready.remove(session)
         try:
-            held_out = None if points is None else max(1, round(len(points) * TEST_FRACTION))
-            check_cost(config, self.limits, held_out)  # before anything is allocated
-            trainer = new_trainer(config, None if points is None else torch.as_tensor(points), name)
+            trainer = make()
         except (ValueError, RuntimeError, MemoryError) as error:  # ConfigError, a family refusing
             if old is not None:
                 self.runs[session] = old  # nothing the user had is thrown away
@@ -220,6 +270,8 @@ class Worker:
         self._refresh_live_density(run)
         self._refresh_view(run)
         run.pending_full = True
+        if reply is not None:
+            run.reply = reply(trainer)
         self.publish(run, force=True)
 
     def _configure(self, run: Run, config: RunConfig) -> str | None:

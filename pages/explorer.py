@@ -11,8 +11,9 @@ if config is not None:
     state.apply(config)  # live for training settings; a fresh model for anything else
 ui.sync_url(state.config)
 
-title, explain = st.columns([5, 2], vertical_alignment="bottom")
+title, files, explain = st.columns([4.2, 1.6, 2], vertical_alignment="bottom")
 title.markdown("#### Maximum likelihood is KL minimisation")
+ui.files_popover(files)  # export and import the model, downloads, the link
 with explain.popover("Why the NLL cannot fall below H(p)", icon=":material/school:", width="stretch"):
     st.markdown(
         r"$\mathbb{E}_p[-\log q] = H(p) + \mathrm{KL}(p\,\|\,q)$: the held-out NLL never falls below "

@@ -49,6 +49,11 @@ def progress_line(at: AppTest) -> str:
     return at.get("progress")[0].proto.text
 
 
+def points_uploader(at: AppTest):
+    """The sidebar's CSV uploader (the page's other one imports a model file)."""
+    return next(u for u in at.file_uploader if u.label.startswith("Points"))
+
+
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
@@ -193,7 +198,7 @@ def test_uploaded_points_train_with_kl_unavailable() -> None:
     assert "Upload a CSV" in texts(at.info)
     assert step_metric(at) == 0 and not at.exception
     points = torch.randn(400, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([2.0, 0.5])
-    at.file_uploader[0].set_value(("mine.csv", csv_bytes(points), "text/csv")).run()
+    points_uploader(at).set_value(("mine.csv", csv_bytes(points), "text/csv")).run()
     assert not at.exception
     assert "Model rebuilt" in texts(at.info)
     assert "Your data" in texts(at.caption) and "mine.csv" in texts(at.caption)
@@ -207,7 +212,7 @@ def test_a_bad_upload_is_refused_and_loses_nothing() -> None:
     at = page("pages/explorer.py")
     at.button(key="step").click().run()
     at.selectbox(key="target").set_value("data").run()
-    at.file_uploader[0].set_value(("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv")).run()
+    points_uploader(at).set_value(("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv")).run()
     assert not at.exception
     assert "bad.csv line 3" in texts(at.error)
     assert step_metric(at) == 1  # the model trained on 8gaussians is still there

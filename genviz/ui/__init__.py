@@ -4,6 +4,7 @@
 registries, and `live` trains and draws in a timed fragment.
 """
 
+from genviz.ui.files import files_popover
 from genviz.ui.live import live_view, page_style
 from genviz.ui.state import Session, follow_link, session, sync_url
 from genviz.ui.widgets import buttons, header, sidebar
@@ -11,6 +12,7 @@ from genviz.ui.widgets import buttons, header, sidebar
 __all__ = [
     "Session",
     "buttons",
+    "files_popover",
     "follow_link",
     "header",
     "live_view",

@@ -18,7 +18,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
-from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, session, target_density
+from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, chart_config, session, target_density
 from genviz.ui.widgets import buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
@@ -80,8 +80,8 @@ def _curves() -> None:
         return
     key = (len(snapshot.history), snapshot.history[-1].step, len(snapshot.checks))
     nll, kl = state.figure("curves", key, lambda: learning_curves(snapshot))
-    st.plotly_chart(nll, key="nll", config=PLOTLY_CONFIG)
-    st.plotly_chart(kl, key="kl", config=PLOTLY_CONFIG)
+    st.plotly_chart(nll, key="nll", config=chart_config("nll"))
+    st.plotly_chart(kl, key="kl", config=chart_config("kl"))
 
 
 def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
@@ -201,14 +201,14 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
         cmax = render.density_scale(log_p, None)
         key = (config.target, config.formula, config.box, cmax)
         left = state.figure("target", key, lambda: target_panel(x, y, log_p, cmax))
-    target_column.plotly_chart(left, key="target_density", config=PLOTLY_CONFIG)
+    target_column.plotly_chart(left, key="target_density", config=chart_config("target"))
     title = density_title(MODELS[state.config.model])
     if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:
         title += f" · step {frame.step:,}, {frame.resolution}²"
     key = (frame.step, frame.resolution, frame.samples is not None, cmax, title)
     right = state.figure("model", key, lambda: model_panel(frame, cmax, title))
     with model_column.container(key="density"):
-        st.plotly_chart(right, key="model_density", config=PLOTLY_CONFIG)
+        st.plotly_chart(right, key="model_density", config=chart_config("model"))
 
 
 def target_panel(x: Any, y: Any, log_p: Any, cmax: float) -> Any:

@@ -31,7 +31,14 @@ RESEED_KEY = "genviz.reseed"  # the configuration changed elsewhere (a link, a p
 DRAWN_KEY = "genviz.drawn"  # (the configuration the sidebar was last drawn for, the one it made)
 TARGET_RESOLUTION = 128  # the target's heat map: computed once per target and cached
 REBUILD_FIELDS = ("model", "target", "seed", "device")  # with the hyperparameters: need a fresh model
-PLOTLY_CONFIG = {"displaylogo": False}
+# Plotly's own toolbar saves a chart as PNG in the browser (no server-side rendering): 2× for print
+PNG_OPTIONS = {"format": "png", "filename": "genviz", "scale": 2}
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": PNG_OPTIONS}
+
+
+def chart_config(chart: str) -> dict[str, Any]:
+    """PLOTLY_CONFIG with the PNG named after the chart, e.g. genviz-nll.png."""
+    return {**PLOTLY_CONFIG, "toImageButtonOptions": {**PNG_OPTIONS, "filename": f"genviz-{chart}"}}
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Session:
     upload_seen: str | None = None  # the uploader's id of the last file handled
     upload_digest: str | None = None  # its content's hash: a file is recognised by what it holds
     formula_error: str | None = None  # why the last typed density was refused
+    import_error: str | None = None  # why the last model file was refused
+    export_error: str | None = None  # why the last export failed
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
@@ -132,12 +141,51 @@ class Session:
         self.formula_error = None
         return fields
 
+    def export_model(self) -> bytes:
+        """The model file (weights, optimiser and random states, curves), packed by the worker.
+        Called when the download button is clicked, on a server thread: a failure is said on the page."""
+        data, error = self.handle.export()
+        self.export_error = None if error is None else f"Cannot export this model: {error}"
+        if data is None:
+            raise RuntimeError(self.export_error)
+        return data
+
+    def import_model(self, name: str, data: bytes) -> bool:
+        """Continue from a model file: its weights, curves and step replace the session's model and
+        the controls follow its configuration. A refused file changes nothing but the message."""
+        reply, error = self.handle.restore(data)
+        if reply is None:
+            self.import_error = f"Cannot import {shown_name(name)}: {error}"
+            return False
+        config = page_budget(reply.payload, reply.step, self.snapshot.train_seconds)
+        if config != reply.payload:
+            self.handle.configure(config)
+        if reply.values is not None:  # a run on a user's points carries them
+            self.points, self.points_name = torch.from_numpy(reply.values), reply.method
+        self.config, self.figures = config, {}
+        self.import_error = self.build_error = self.link_error = None
+        target = self.points_name if config.target == USER_DATA else config.target
+        self.notice = (
+            f"Imported {shown_name(name)}: {config.model} on {target} at step {reply.step:,}; "
+            "Train continues from there."
+        )
+        return True
+
     def step_once(self) -> None:
         self.handle.step()
 
     def toggle(self) -> None:
         snapshot = self.snapshot
         self.handle.run(not snapshot.running and not snapshot.done)
+
+
+def page_budget(config: RunConfig, step: int, seconds: float) -> RunConfig:
+    """An imported configuration as the Explorer trains it: with a step budget (the page's, or the
+    steps taken when they are more), and without a time budget that is spent (the page has no control
+    to raise it)."""
+    spent = config.seconds is not None and seconds >= config.seconds
+    steps = config.steps or max(DEFAULT.steps, step)
+    return config.with_changes(steps=steps, seconds=None if spent else config.seconds)
 
 
 def describe_changes(old: RunConfig, new: RunConfig) -> list[str]:
