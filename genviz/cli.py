@@ -356,10 +356,10 @@ def summary(trainer: Trainer, out: Path, quadrature: Result) -> str:
     if trainer.stopped:
         lines.append(f"stopped early: {trainer.stopped}")
     lines += [last.entropy.text(), last.nll.text(), *(other.text() for other in last.others), last.kl.text()]
-    if last.reverse_kl is not None:
-        lines.append(last.reverse_kl.text())
     if trainer.data.target is not None:  # for a user's data the line above already says why there is no KL
         lines.append(quadrature.text())
+    if last.reverse_kl is not None:
+        lines.append(last.reverse_kl.text())
     return "\n".join(lines)
 
 
