@@ -34,7 +34,7 @@ def explorer_on_data() -> AppTest:
 
 
 def upload(at: AppTest, name: str, content: bytes) -> AppTest:
-    return at.file_uploader[0].set_value((name, content, "text/csv")).run()
+    return at.file_uploader(key="points_upload").set_value((name, content, "text/csv")).run()
 
 
 def texts(elements) -> str:

@@ -19,6 +19,7 @@ import torch
 
 from genviz.config import DEFAULT_BOX, FORMULA, USER_DATA, ConfigError, RunConfig, parse_box
 from genviz.data import config_target, log_prob_grid
+from genviz.drawing import Stroke
 from genviz.engine import SessionHandle, Snapshot, scheduler
 from genviz.pointsfile import PointsError, parse_points, shown_name
 from genviz.targets import TARGETS
@@ -57,6 +58,9 @@ class Session:
     upload_seen: str | None = None  # the uploader's id of the last file handled
     upload_digest: str | None = None  # its content's hash: a file is recognised by what it holds
     formula_error: str | None = None  # why the last typed density was refused
+    strokes: list[Stroke] = field(default_factory=list)  # the drawing on the canvas, oldest first
+    canvas_revision: int = 0  # bumped on every change: a fresh canvas widget, its selection empty
+    points_drawn: bool = False  # the points came from the canvas, not from a file
     import_error: str | None = None  # why the last model file was refused
     export_error: str | None = None  # why the last export failed
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
@@ -121,10 +125,19 @@ class Session:
             self.points_error = str(error)
             return False
         name = shown_name(name)
-        self.points, self.points_name, self.points_error = points, name, None
+        self._use_points(points, name, drawn=False)
+        return True
+
+    def load_drawing(self, points: torch.Tensor) -> None:
+        """Points generated around the canvas's strokes become the 'your data' target, as an upload."""
+        self.upload_digest = None  # an upload after this is new data, even one read before
+        strokes = len(self.strokes)
+        self._use_points(points, f"your drawing ({strokes} stroke{'s' * (strokes != 1)})", drawn=True)
+
+    def _use_points(self, points: torch.Tensor, name: str, drawn: bool) -> None:
+        self.points, self.points_name, self.points_error, self.points_drawn = points, name, None, drawn
         if self.config.target == USER_DATA and self._build(self.config, points, name):
             self.notice = f"Model rebuilt: new data from {name}"  # new points under the same target
-        return True
 
     def typed_density(self, text: str, box: str) -> dict[str, Any] | None:
         """The configuration's fields for a typed density on a box, once it normalises; None (with

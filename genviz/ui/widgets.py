@@ -28,6 +28,7 @@ from genviz.formula import EXAMPLE, MAX_CHARS
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
+from genviz.ui.sketch import SKETCH, drawing_input
 from genviz.ui.state import DEFAULT, DRAWN_KEY, RESEED_KEY, Session, _show
 
 
@@ -45,11 +46,13 @@ def sidebar(state: Session) -> RunConfig | None:
         st.session_state[RESEED_KEY] = True
     with st.sidebar:
         st.header("Data and model")
-        targets = [*TARGETS, USER_DATA, FORMULA]
+        targets = [*TARGETS, USER_DATA, SKETCH, FORMULA]
         target = _choice("Target", targets, "target", config.target, TARGET_HELP, _target_name)
         typed: dict[str, Any] = {}
         if target == USER_DATA:
             target = data_upload(state)
+        elif target == SKETCH:
+            target = drawing_input(state)
         elif target == FORMULA:
             typed = formula_input(state)
             target = typed.pop("target")
@@ -68,19 +71,28 @@ def sidebar(state: Session) -> RunConfig | None:
 
 
 TARGET_HELP = (
-    "the data distribution p; 'your data' trains on a CSV of your own points, 'type a density' on a "
-    "log-density you write in x and y"
+    "the data distribution p; 'your data' trains on a CSV of your own points, 'draw your data' on points "
+    "around strokes you draw, 'type a density' on a log-density you write in x and y"
 )
 
 
 def _target_name(name: str) -> str:
-    return {USER_DATA: "your data (CSV upload)", FORMULA: "type a density (formula)"}.get(name, name)
+    return TARGET_NAMES.get(name, name)
+
+
+TARGET_NAMES = {
+    USER_DATA: "your data (CSV upload)",
+    SKETCH: "draw your data",
+    FORMULA: "type a density (formula)",
+}
 
 
 def data_upload(state: Session) -> str:
     """The uploader for a user's CSV; returns the target to use: 'data' once points are loaded,
     else the current target (nothing is thrown away while no valid file is given)."""
-    upload = st.file_uploader("Points (CSV: x,y per line, header optional)", type=["csv", "txt"])
+    upload = st.file_uploader(
+        "Points (CSV: x,y per line, header optional)", type=["csv", "txt"], key="points_upload"
+    )
     if upload is not None:
         state.upload(upload.file_id, upload.name, upload.getvalue())
     if state.points_error:

@@ -3,6 +3,7 @@ Every colour and style lives here.
 
 - `density_scale`, `density_panel`: the live heat maps, one panel per figure on a colour scale
   fixed by the target, sent as uint8 levels; `density_pair` puts two side by side (files, tests);
+  `density_png`: one as PNG bytes, for static thumbnails;
 - `nll_curve`, `kl_curve`: the learning curves;
 - `derivation_curves`: mean log q, cross-entropy, H(p*) and KL on one axis (the Theory page);
 - `figure`: any family's `View` (genviz.views.layers), each layer drawn in its named style.
@@ -14,12 +15,15 @@ Densities arrive as log densities on a grid, shape (k, m) with `values[i, j]` at
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from genviz.views.layers import (
@@ -121,6 +125,32 @@ def density_levels(log_density: np.ndarray, cmax: float) -> np.ndarray:
         share = np.exp(np.asarray(log_density, dtype=np.float64)) / cmax
     share = np.clip(np.nan_to_num(share, nan=0.0, posinf=1.0), 0.0, 1.0)
     return np.rint(share * LEVELS).astype(np.uint8)
+
+
+def density_png(log_density: np.ndarray, cmax: float) -> bytes:
+    """A heat map as PNG bytes in the panels' colour scale, one pixel per cell, the largest y on top:
+    a static thumbnail made without plotly's image export. log_density: (k, m)."""
+    levels = density_levels(log_density, cmax)[::-1]
+    return _png(_colour_table()[levels])
+
+
+def _colour_table() -> np.ndarray:
+    """(LEVELS + 1, 3) uint8: the colour of each density level on COLORSCALE."""
+    shades = sample_colorscale(COLORSCALE, list(np.linspace(0.0, 1.0, LEVELS + 1)))
+    return np.array([[int(float(c)) for c in shade[4:-1].split(",")] for shade in shades], dtype=np.uint8)
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    """A PNG of rgb: (k, m, 3) uint8, with the standard library's zlib (no filter, one IDAT chunk)."""
+    height, width, _ = rgb.shape
+    rows = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(rgb))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def density_panel(
@@ -891,4 +921,48 @@ def _class_layout(fig: go.Figure, x: np.ndarray, y: np.ndarray, title: str, heig
     )
     legend = dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=11))
     fig.update_layout(showlegend=True, legend=legend, margin=dict(b=40))  # the legend under the plane
+    return fig
+
+
+# ------------------------------------------------------------------ drawing canvas
+
+LATTICE_MARKER = dict(size=4, color="rgba(120, 120, 140, 0.12)", line=dict(width=0))
+STROKE_STYLE = dict(color="rgba(214, 39, 40, 0.9)", width=2)
+REGION_FILL = "rgba(214, 39, 40, 0.12)"
+PREVIEW_MARKER = dict(size=3, color="rgba(40, 30, 120, 0.35)", line=dict(width=0))
+CANVAS_HEIGHT = 300
+
+
+def drawing_canvas(
+    box: Sequence[float],
+    lattice: np.ndarray,
+    strokes: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    preview: np.ndarray | None = None,
+    *,
+    height: int = CANVAS_HEIGHT,
+) -> go.Figure:
+    """A square canvas over `box` (xmin, xmax, ymin, ymax) for lasso and box selections: a faint
+    `lattice` (n, 2) to select on, the `strokes` so far as (kind, xs, ys) ("path" or "region"),
+    and `preview` (n, 2), the points they would generate."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=lattice[:, 0], y=lattice[:, 1], mode="markers", marker=LATTICE_MARKER,
+                             hoverinfo="skip", name="canvas"))  # fmt: skip
+    if preview is not None and len(preview):
+        fig.add_trace(go.Scattergl(x=preview[:, 0], y=preview[:, 1], mode="markers", marker=PREVIEW_MARKER,
+                                   hoverinfo="skip", name="points"))  # fmt: skip
+    for kind, xs, ys in strokes:
+        if kind == "region":
+            fig.add_shape(type="rect", x0=xs[0], x1=xs[1], y0=ys[0], y1=ys[1], line=STROKE_STYLE,
+                          fillcolor=REGION_FILL)  # fmt: skip
+        else:
+            fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", line=STROKE_STYLE,
+                                     hoverinfo="skip", name="stroke"))  # fmt: skip
+    xmin, xmax, ymin, ymax = box
+    fig.update_layout(
+        template="plotly_white", font=FONT, height=height, margin=dict(l=10, r=10, t=10, b=10),
+        showlegend=False, dragmode="lasso", hovermode=False, newselection=dict(line=dict(color="#d62728")),
+    )  # fmt: skip
+    fig.update_xaxes(range=[xmin, xmax], fixedrange=True, showticklabels=False, zeroline=False)
+    fig.update_yaxes(range=[ymin, ymax], fixedrange=True, showticklabels=False, zeroline=False,
+                     scaleanchor="x", scaleratio=1)  # fmt: skip
     return fig
