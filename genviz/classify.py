@@ -21,12 +21,13 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from genviz.config import USER_DATA, ConfigError, RunConfig
 from genviz.data import DataSource
-from genviz.grid import Box
+from genviz.grid import Box, Grid
 from genviz.metrics import Kind, Result, log_q_at, mean_and_se
 from genviz.models import MODELS
 from genviz.models.base import Standardize
@@ -186,6 +187,13 @@ def bayes_scores(target: Target, test: LabelledSample) -> Scores:
     return scores(log_post, test.labels, "exact", method)
 
 
+def decision_regions(log_post: torch.Tensor, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable class in each grid cell and its probability, each (k, m), from
+    log p(y | x) at the grid's points, (k·m, K)."""
+    post = log_post.exp()
+    return grid.reshape(post.argmax(1)).numpy(), grid.reshape(post.max(1).values).numpy()
+
+
 def percentile(value: float, reference: torch.Tensor) -> float:
     """The share of `reference` (n,) below `value`, in per cent: how ordinary a log density is."""
     return 100.0 * float((reference < value).double().mean())
@@ -288,9 +296,14 @@ class DiscriminativeTrainer:
     def train(self, max_seconds: float | None = None) -> int:
         """Steps until the budget or `max_seconds` (wall) runs out; returns the steps taken."""
         start, taken = time.perf_counter(), 0
-        while not self.done and (max_seconds is None or time.perf_counter() - start < max_seconds):
-            self._one_step()
-            taken += 1
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # matrices this small only lose time to more threads (6× on 2 busy cores)
+        try:
+            while not self.done and (max_seconds is None or time.perf_counter() - start < max_seconds):
+                self._one_step()
+                taken += 1
+        finally:
+            torch.set_num_threads(threads)
         return taken
 
     def _one_step(self) -> None:

@@ -32,6 +32,7 @@ from genviz.classify import (
     Scores,
     bayes_scores,
     class_sources,
+    decision_regions,
     density_config,
     fitting_points,
     generative_kind,
@@ -48,7 +49,7 @@ from genviz.grid import Grid
 from genviz.worker import MAX_QUERY_POINTS, Reply
 
 GRID_RESOLUTION = 64  # cells along the shorter side of the decision-region grid
-DISCRIMINATIVE_SLICE = 0.03  # seconds of network training per refresh of the page
+DISCRIMINATIVE_SLICE = 0.05  # seconds of network training per refresh of the page
 QUERY_EVERY = 1.0  # seconds between two queries of one class density while it trains
 SAMPLES_PER_CLASS = 300
 NETWORK_STEPS = 1000  # the discriminative network's default budget: a second or two of one core
@@ -253,10 +254,8 @@ class LiveClassifier:
 
     def _side(self, log_post: torch.Tensor, kind: str, method: str, step: int) -> Side:
         cells, n_test = self.grid.m * self.grid.k, len(self.data.test.labels)
-        grid_post = log_post[:cells].exp()
+        regions, confidence = decision_regions(log_post[:cells], self.grid)
         test = log_post[cells : cells + n_test]
-        regions = self.grid.reshape(grid_post.argmax(1)).numpy()
-        confidence = self.grid.reshape(grid_post.max(1).values).numpy()
         probe = log_post[-1].exp().numpy()
         return Side(scores(test, self.data.test.labels, kind, method), regions, confidence, probe, step)
 

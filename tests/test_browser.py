@@ -287,55 +287,22 @@ def test_a_link_asking_for_a_huge_model_gets_a_message(server: str, page) -> Non
 
 def test_classifier_page_trains_both_classifiers(server: str, page) -> None:
     """The generative and discriminative classifiers train live and show labelled scores and regions."""
-    page.goto(f"{server}/classify")
+    page.goto(server)
+    page.get_by_role("link", name="Generative vs discriminative").click()
     page.get_by_text("Generative vs discriminative classification").wait_for(timeout=60_000)
     page.get_by_role("button", name="Train").click()
     deadline = time.monotonic() + 120
-    while not {"Generative accuracy · exact", "Discriminative accuracy · exact"} <= set(metrics(page)):
-        assert time.monotonic() < deadline, metrics(page)
+    while not all(accuracy_shown(page, side) for side in ("generative", "discriminative")):
+        assert time.monotonic() < deadline, "the accuracies were not shown"
         time.sleep(0.5)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
     page.get_by_text("test points are less likely").first.wait_for(timeout=30_000)
     assert_no_exception(page)
 
 
-def test_divergence_page_trains_both_fits(server: str, page) -> None:
-    page.goto(f"{server}/divergences")
-    page.get_by_text("mode covering and mode seeking").wait_for(timeout=60_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=60_000)
-    page.get_by_role("button", name="Start").click()
-    page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
-    time.sleep(3)
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Start").wait_for(timeout=30_000)
-    assert {"KL(p‖q) · exact", "KL(q‖p) · exact"} <= set(metrics(page))
-    assert_no_exception(page)
-
-
-def test_compare_page_ranks_the_default_families(server: str, page) -> None:
-    page.goto(f"{server}/compare")
-    seconds = page.get_by_label("Seconds per run")
-    seconds.fill("2")
-    seconds.press("Enter")
-    page.get_by_role("button", name="Run comparison").click()
-    page.get_by_text("Leaderboard", exact=True).wait_for(timeout=120_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=30_000)
-    assert_no_exception(page)
-
-
-def test_a_home_leaf_trains_in_the_explorer_and_the_theory_page_shows_its_run(server: str, page) -> None:
-    """Home is the default page; one click on a leaf of the tree opens the Explorer training that
-    family; the Theory page shows the same run's numbers beside the chain, and its chart."""
-    page.goto(server)
-    page.get_by_text("The families of generative models").wait_for(timeout=60_000)
-    page.get_by_role("link", name="Gaussian mixture · on 8gaussians").click()
-    assert wait_for_step(page, above=0) > 0  # no Train pressed: the link starts training
-    assert "/explorer?" in page.url and "model=gmm" in page.url and "autostart" not in page.url
-    page.get_by_role("link", name="Theory").first.click()
-    page.get_by_text("Why the log").wait_for(timeout=60_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=30_000)
-    shown = metrics(page)
-    assert {"H(p*) · exact", "KL(p*‖q) · exact", "held-out mean log q · exact"} <= set(shown), shown
-    assert float(shown["H(p*) · exact"]) == 2.832
-    page.get_by_role("cell", name="0 (underflow)").first.wait_for(timeout=30_000)  # the product, not the sum
-    assert_no_exception(page)
+def accuracy_shown(page, side: str) -> bool:
+    """The classifier's accuracy card shows a percentage (the fragment may be redrawing it)."""
+    with contextlib.suppress(playwright.Error):
+        value = page.locator(f'.st-key-classify-{side} [data-testid="stMetricValue"]').first
+        return value.inner_text(timeout=1_000).strip().endswith("%")
+    return False

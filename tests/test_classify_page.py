@@ -1,0 +1,81 @@
+"""The classifier page through Streamlit's AppTest: it trains both classifiers live through the
+engine and shows their labelled scores, decision regions, samples and the judged point. AppTest
+does not fire `run_every`, so a test that waits calls `run()` until the page shows what it waits for."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=60).run()
+
+
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 90) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while not done(at):
+        assert time.monotonic() < deadline, "the page did not get there in time"
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
+def scores(at: AppTest) -> list[tuple[str, str]]:
+    """(label, value) of the score cards: generative, discriminative, Bayes-optimal; accuracy, log-loss."""
+    return [(m.label, m.value) for m in at.metric]
+
+
+def trained(at: AppTest) -> bool:
+    """Both classifiers show their accuracy."""
+    shown = scores(at)
+    return len(shown) == 6 and shown[0][1] != "—" and shown[2][1] != "—"
+
+
+def charts(at: AppTest) -> list[str]:
+    return [c.key for c in at.get("plotly_chart")]
+
+
+def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
+    at = page()
+    assert not at.exception
+    before = scores(at)
+    assert [label for label, _ in before] == ["accuracy · exact", "log-loss · exact"] * 3
+    assert before[0][1] == "—" and before[4][1].endswith("%")  # the Bayes-optimal reference, at once
+    assert charts(at) == ["c.bayes_regions", "c.data"]
+    at.sidebar.number_input(key="c.steps").set_value(30).run()
+    at.button(key="c.train").click().run()
+    assert not at.exception and not at.error
+    run_until(at, trained)
+    assert float(scores(at)[0][1].rstrip(" %")) > 90 and float(scores(at)[1][1]) < 0.5
+    assert charts(at)[:3] == ["c.generative_regions", "c.discriminative_regions", "c.bayes_regions"]
+    run_until(at, lambda at: "c.class_samples" in charts(at))
+    assert "test points are less likely" in at.markdown[-1].value
+    at.number_input(key="c.probe_x").set_value(40.0).run()
+    run_until(at, lambda at: "**0.0 %**" in at.markdown[-1].value)  # far from both moons
+    assert not at.exception
+
+
+def test_new_settings_free_the_old_classifiers_and_say_so() -> None:
+    at = page()
+    at.sidebar.number_input(key="c.steps").set_value(20).run()
+    at.button(key="c.train").click().run()
+    state = at.session_state["genviz.classify"]
+    handles = list(state.live.handles)
+    assert len(handles) == 2
+    at.sidebar.selectbox(key="c.target").select("pinwheel").run()
+    assert not at.exception
+    assert "New settings" in at.info[0].value
+    assert state.live is None and all(h.slot is None for h in handles)  # freed at once
+    assert scores(at)[4][1].endswith("%")  # the new target's Bayes-optimal accuracy
+    at.button(key="c.train").click().run()
+    assert len(state.live.handles) == 5  # one density per arm
+    at.button(key="c.train").click().run()  # pause
+    assert not state.live.running
+    at.button(key="c.reset").click().run()
+    assert state.live is None and not at.exception
