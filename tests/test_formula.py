@@ -19,7 +19,7 @@ from genviz import cli
 from genviz.config import FORMULA, ConfigError, RunConfig
 from genviz.data import config_target
 from genviz.formula import MAX_CHARS, FormulaError, parse_formula
-from genviz.grid import Box
+from genviz.grid import Box, Grid
 from genviz.targets.formula import FormulaTarget, formula_target
 from genviz.train import Trainer
 
@@ -175,10 +175,11 @@ def test_a_standard_gaussian_has_the_closed_form_entropy_and_normaliser() -> Non
     target = formula_target("-(x**2 + y**2)/2", WIDE)
     assert target.entropy == pytest.approx(gaussian_entropy(1, 1), abs=1e-4)
     assert target.log_z == pytest.approx(math.log(2 * math.pi), abs=1e-6)
-    at_zero = target.log_prob(torch.zeros(1, 2))
-    assert float(at_zero) == pytest.approx(-math.log(2 * math.pi), abs=1e-6)
+    half = 16 / 512 / 2  # the centre of the cell just above and right of the origin
+    near_zero = target.log_prob(torch.tensor([[half, half], [half * 1.9, half * 0.1]]))
+    assert near_zero.tolist() == pytest.approx([-math.log(2 * math.pi) - half**2] * 2, abs=1e-6)
     assert target.density_known == "quadrature"
-    assert target.density_method.startswith("normalised by quadrature on a 512² grid of [−8, 8]²")
+    assert target.density_method.startswith("exp(formula) at the centres of a 512² grid of [−8, 8]²")
     assert target.density_method.endswith("zero outside the box")
 
 
@@ -207,8 +208,10 @@ def test_a_thin_ring_agrees_with_an_independent_radial_quadrature() -> None:
 
 def test_the_density_integrates_to_one_and_is_zero_outside_the_box() -> None:
     target = formula_target(RING, (-4.0, 4.0, -4.0, 4.0))
-    grid = Box(-4.0, 4.0, -4.0, 4.0).grid(300)
-    assert grid.mass(target.log_prob(grid.points)) == pytest.approx(1.0, abs=1e-4)
+    finer = Grid(Box(-4.0, 4.0, -4.0, 4.0), 1024, 1024)  # four points in each of the density's cells
+    assert finer.mass(target.log_prob(finer.points)) == pytest.approx(1.0, abs=1e-9)
+    coarse = Box(-4.0, 4.0, -4.0, 4.0).grid(300)
+    assert coarse.mass(target.log_prob(coarse.points)) == pytest.approx(1.0, abs=1e-3)
     outside = torch.tensor([[4.5, 0.0], [0.0, -4.01]])
     assert torch.isneginf(target.log_prob(outside)).all()
     samples = target.sample(10_000, torch.Generator().manual_seed(1))
@@ -217,11 +220,24 @@ def test_the_density_integrates_to_one_and_is_zero_outside_the_box() -> None:
     assert torch.equal(samples, again)
 
 
-def test_zero_density_regions_are_allowed() -> None:
-    """−inf where the density is zero: a disc, uniform inside (area 4π)."""
+def test_zero_density_regions_are_allowed_and_never_sampled() -> None:
+    """−inf where the density is zero: a disc, uniform inside (area 4π). Every sample has a
+    finite log p, also in the cells cut by the circle, so the Monte Carlo KL stays finite."""
     target = formula_target("where(x**2 + y**2 < 4, 0, -exp(1000))", (-4.0, 4.0, -4.0, 4.0))
     assert target.entropy == pytest.approx(math.log(4 * math.pi), abs=2e-3)
-    assert (target.sample(5000, torch.Generator().manual_seed(0)).norm(dim=1) < 2.01).all()
+    samples = target.sample(200_000, torch.Generator().manual_seed(0))
+    assert (samples.norm(dim=1) < 2.02).all()
+    assert torch.isfinite(target.log_prob(samples)).all()
+    assert float(-target.log_prob(samples).mean()) == pytest.approx(target.entropy, abs=1e-3)
+
+
+def test_samples_keep_to_their_cells_in_float32() -> None:
+    """Far from the origin float32 has few values per cell: a point rounded into a neighbouring
+    cell (here one of zero density) is moved to its own cell's centre."""
+    text = "where(x < 999.95, 0, -exp(1000)) + where(y < 0.05, 0, -exp(1000))"
+    target = formula_target(text, (999.8, 1000.0, -0.1, 0.1))
+    samples = target.sample(100_000, torch.Generator().manual_seed(0))
+    assert torch.isfinite(target.log_prob(samples)).all()
 
 
 def test_built_targets_are_cached_by_formula_and_box() -> None:
