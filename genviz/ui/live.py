@@ -169,6 +169,8 @@ def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> 
     lines = [f"At step {evaluation.step:,}: " + evaluation.nll.text()]
     lines += [other.text() for other in evaluation.others]
     lines += [evaluation.entropy.text(), evaluation.kl.text()]
+    if evaluation.reverse_kl is not None:  # KL(q‖p) over fresh samples of q, for an exact density
+        lines.append(evaluation.reverse_kl.text())
     if check is not None:
         lines.append(f"cross-check at step {check[0]:,}: {check[1].text()}")
     st.caption("  \n".join(lines))
