@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
@@ -18,6 +19,7 @@ from genviz.compare import CompareSpec
 from genviz.config import ConfigError
 from genviz.metrics import Result
 from genviz.train import Evaluation
+from genviz.views import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,6 +132,19 @@ def test_command_line_refuses_a_bad_comparison_in_one_line(
     with redirect_stderr(io.StringIO()) as message:
         assert cli.main(["compare", "--target", "moons", *args, "--out", str(tmp_path)]) == 2
     assert said in message.getvalue() and message.getvalue().count("\n") == 1
+
+
+def test_overlaid_curves_draw_every_series_and_keep_non_positive_values_on_the_log_axis() -> None:
+    series = [("nsf", [0.0, 1.0, 2.0], [0.5, 0.05, -0.001]), ("gmm", [0.0, 1.0], [0.3, None])]
+    figure = render.overlay_curves(series, title="KL", x_title="seconds", goal=0.1, goal_label="goal 0.1")
+    assert [trace.name for trace in figure.data] == ["nsf", "gmm"] and figure.layout.yaxis.type == "log"
+    assert figure.data[0].y[2] == render.LOG_FLOOR and math.isnan(figure.data[1].y[1])
+    assert figure.layout.shapes[0].y0 == 0.1  # the goal line
+    assert render.overlay_curves([("nsf", [0], [None])], title="", x_title="").layout.annotations
+    rows = [{"step": 0, "kl": 1.2, "reverse_kl": 6.0}, {"step": 5, "kl": 1.1}]
+    pair = render.divergence_curves(rows)
+    assert [t.name for t in pair.data] == ["KL(p‖q), forward", "KL(q‖p), reverse"]
+    assert math.isnan(pair.data[1].y[1])  # a row without the reverse KL leaves a gap
 
 
 # ------------------------------------------------------------------ the pages
