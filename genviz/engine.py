@@ -166,6 +166,8 @@ class SessionHandle:
 
     def export(self) -> tuple[bytes | None, str | None]:
         """(the model file's bytes, None), or (None, why not): the worker packs its Trainer."""
+        if self.slot is None:  # the worker died with the model
+            return None, LOST
         seq = self._send("export", ())
         if not self.wait(seq, COMMAND_TIMEOUT):
             return None, BUSY
