@@ -26,6 +26,7 @@ from genviz.train import Evaluation, Rollback, Trainer
 SCALARS = ("step", "train_seconds", "lr_scale", "stopped", "loss_sum", "loss_count")
 STATE_KEYS = {*SCALARS, "rollbacks", "history", "optimizers"}
 RNG_ARRAYS = ("rng.data", "rng.torch")  # the data generator, torch's default generator
+CUDA_RNG = "rng.cuda"  # the GPU's generator (a model's noise on the GPU), for a run trained on one
 OPTIMIZER_PREFIX = "optimizer."
 
 
@@ -46,6 +47,8 @@ def capture(trainer: Trainer) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "optimizers": {},
     }
     arrays = {"rng.data": trainer.generator.get_state().numpy(), "rng.torch": torch.get_rng_state().numpy()}
+    if trainer.device.type == "cuda":
+        arrays[CUDA_RNG] = torch.cuda.get_rng_state(trainer.device).numpy()
     for name, optimizer in trainer.optimizers.items():
         state = optimizer.state_dict()
         scalars["optimizers"][name] = [_options(group) for group in state["param_groups"]]
@@ -101,8 +104,10 @@ def _check_arrays(trainer: Trainer, options: Any, arrays: dict[str, np.ndarray])
         if key not in arrays:
             raise BundleError(f"training.npz has no {key}")
         _shaped(arrays[key], tuple(fresh[key].shape), np.uint8, f"training.npz: {key}")
+    if CUDA_RNG in arrays and (arrays[CUDA_RNG].dtype != np.uint8 or arrays[CUDA_RNG].ndim != 1):
+        raise BundleError(f"training.npz: {CUDA_RNG} must be a random state (bytes)")
     for key, array in arrays.items():
-        if key in RNG_ARRAYS:
+        if key in (*RNG_ARRAYS, CUDA_RNG):
             continue
         name, index, what = _optimizer_key(key, expected)
         shape = () if what == "step" else expected[name][index]
@@ -172,6 +177,8 @@ def _load_rng(trainer: Trainer, arrays: dict[str, np.ndarray]) -> None:
     try:
         trainer.generator.set_state(torch.from_numpy(arrays["rng.data"].copy()))
         torch.set_rng_state(torch.from_numpy(arrays["rng.torch"].copy()))
+        if CUDA_RNG in arrays and trainer.device.type == "cuda":  # a GPU run resumed on the CPU needs none
+            torch.cuda.set_rng_state(torch.from_numpy(arrays[CUDA_RNG].copy()), trainer.device)
     except RuntimeError as error:
         raise BundleError(f"training.npz: a random state is not valid ({error})") from None
 

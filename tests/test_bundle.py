@@ -29,7 +29,8 @@ FIRST, MORE = 6, 5  # steps before the export, and after it
 
 
 def config(model: str = "nsf", **changes: object) -> RunConfig:
-    return RunConfig(model=model, steps=40, n_test=200, batch_size=64, seed=5, device="cpu", **changes)
+    settings = {"steps": 40, "n_test": 200, "batch_size": 64, "seed": 5, "device": "cpu"} | changes
+    return RunConfig(model=model, **settings)
 
 
 def trained(cfg: RunConfig, steps: int, data: DataSource | None = None) -> Trainer:
@@ -73,6 +74,21 @@ def test_export_import_then_train_is_training_straight_through(model: str) -> No
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         assert torch.equal(restored.samples(5), expected_samples)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("model", ["nsf", "kde", "vae", "ddpm", "gan"])
+def test_a_run_on_the_gpu_continues_identically_there_and_moves_to_the_cpu(model: str) -> None:
+    straight = trained(config(model, device="cuda"), FIRST)
+    straight.train(max_steps=MORE)
+    restored = import_run(export_run(trained(config(model, device="cuda"), FIRST)))
+    assert restored.device.type == "cuda"
+    restored.train(max_steps=MORE)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, restored.model.state_dict()[name]), name
+    on_cpu = import_run(export_run(restored), device="cpu")
+    assert on_cpu.device.type == "cpu" and on_cpu.step == FIRST + MORE
+    on_cpu.train(max_steps=1)
 
 
 def user_points() -> DataSource:
