@@ -218,7 +218,7 @@ def _named(target: str) -> str:
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
     """'xmin,xmax,ymin,ymax' -> four floats (their checks are `check_box`'s)."""
-    parts = text.split(",")
+    parts = text.split(",", 4) if len(text) <= 200 else []
     try:
         values = tuple(float(part) for part in parts)
     except ValueError:

@@ -88,6 +88,9 @@ def drawn_points(strokes: Sequence[Stroke], count: int, spread: float, seed: int
     """(count, 2) float64 points around the strokes; the same arguments give the same points."""
     if not strokes:
         raise ValueError("draw at least one stroke first")
+    if not (MIN_COUNT <= count <= MAX_COUNT and MIN_SPREAD <= spread <= MAX_SPREAD):
+        ranges = f"[{MIN_COUNT:,}, {MAX_COUNT:,}] and the spread in [{MIN_SPREAD}, {MAX_SPREAD}]"
+        raise ValueError(f"the count of points must lie in {ranges}")
     generator = torch.Generator().manual_seed(seed)
     weights = torch.tensor([max(s.weight, spread) for s in strokes], dtype=torch.float64)
     which = torch.multinomial(weights, count, replacement=True, generator=generator)

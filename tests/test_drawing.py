@@ -149,3 +149,9 @@ def test_the_sidebar_draws_undoes_clears_and_trains_on_a_drawing() -> None:
     at.button(key="sketch_clear").click().run()
     assert at.session_state["genviz"].strokes == [] and not at.exception
     assert "your drawing (1 stroke)" in texts(at.caption)  # the trained-on points stay
+
+
+@pytest.mark.parametrize("count, spread", [(10**9, 0.1), (50, 0.1), (1000, 100.0), (1000, 0.0)])
+def test_counts_and_spreads_outside_the_widgets_ranges_are_refused(count: int, spread: float) -> None:
+    with pytest.raises(ValueError, match="must lie in"):
+        drawn_points([WAVE], count, spread)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from genviz.config import USER_DATA
 from genviz.drawing import (
@@ -46,7 +47,7 @@ def drawing_input(state: Session) -> str:
     spread = st.slider("Spread", MIN_SPREAD, MAX_SPREAD, DEFAULT_SPREAD, step=0.01, key="sketch_spread",
                        help="standard deviation of the noise around each stroke")  # fmt: skip
     count = int(st.number_input("Points", MIN_COUNT, MAX_COUNT, DEFAULT_COUNT, step=500, key="sketch_count"))
-    points = drawn_points(state.strokes, count, spread, state.config.seed) if state.strokes else None
+    points = _points(state, count, spread)
     shown = [(s.kind, s.x, s.y) for s in state.strokes]
     preview = None if points is None else points[:PREVIEW_POINTS].numpy()
     figure = render.drawing_canvas(CANVAS.as_list(), _lattice(), shown, preview)
@@ -64,6 +65,17 @@ def drawing_input(state: Session) -> str:
         return USER_DATA
     st.info(f"Draw, then press Train on it; still showing {state.config.target}.")
     return state.config.target
+
+
+def _points(state: Session, count: int, spread: float) -> torch.Tensor | None:
+    """The points the strokes make, or None (with the reason shown when it is not just no strokes)."""
+    if not state.strokes:
+        return None
+    try:
+        return drawn_points(state.strokes, count, spread, state.config.seed)
+    except ValueError as error:  # a count or spread from outside the widgets' ranges
+        st.error(str(error))
+        return None
 
 
 def take_selection(state: Session, event: object) -> None:
