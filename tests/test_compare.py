@@ -221,17 +221,21 @@ def test_compare_page_ranks_four_families() -> None:
     assert all(run.snapshot.step == 10 for run in state.runs)
 
 
-def test_compare_page_refuses_too_many_runs_and_stops() -> None:
+def test_compare_page_refuses_too_many_runs_runs_a_few_at_a_time_and_stops() -> None:
     at = page("compare.py")
     at.number_input(key="compare.seeds").set_value(4).run()
     assert "16 runs asked for" in " ".join(str(e.value) for e in at.error)
     assert at.button(key="compare.run").disabled
-    at.number_input(key="compare.seeds").set_value(1).run()
-    at.multiselect(key="compare.models").set_value(["gaussian", "maf"]).run()
+    at.number_input(key="compare.seeds").set_value(2).run()
+    at.multiselect(key="compare.models").set_value(["gaussian", "maf", "gmm"]).run()
     at.number_input(key="compare.s").set_value(60.0).run()
     at.button(key="compare.run").click().run()
     state = at.session_state["genviz.compare"]
-    run_until(at, lambda at: all(run.snapshot.step > 0 for run in state.runs))
+    assert [run.started for run in state.runs] == [True] * 4 + [False] * 2  # at most 4 at a time
+    assert "4 training, 2 waiting" in at.get("progress")[0].proto.text
+    run_until(at, lambda at: all(run.snapshot.step > 0 for run in state.runs if run.started))
     at.button(key="compare.stop").click().run()
     run_until(at, lambda at: not state.active and bool(at.dataframe))
     assert not at.exception and "stopped" in at.get("progress")[0].proto.text
+    assert [run.skipped for run in state.runs] == [False] * 4 + [True] * 2
+    assert sorted(at.dataframe[0].value["model"]) == ["gaussian", "maf"]  # gmm never started

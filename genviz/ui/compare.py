@@ -29,6 +29,9 @@ DEFAULT_MODELS = ("nsf", "maf", "gmm", "gaussian")
 DEFAULT_SECONDS = 8.0
 MAX_PAGE_SECONDS = 120.0  # training seconds per run a page may ask for
 MAX_PAGE_RUNS = 12  # runs (families × seeds) one page may start
+# Runs of one page training at once: the scheduler shares slots per session, so a comparison holds
+# at most this many turns in a round, whatever its size, beside other visitors' one each.
+CONCURRENT_RUNS = 4
 POLL_EVERY = 0.5
 THUMB_HEIGHT = 230
 
@@ -41,6 +44,8 @@ class CompareRun:
     handle: SessionHandle
     parameters: int
     error: str | None = None  # why it could not be built
+    started: bool = False  # built and set training (runs wait for a free place, see CONCURRENT_RUNS)
+    skipped: bool = False  # the comparison was stopped before this run started
 
     @property
     def snapshot(self) -> Snapshot:
@@ -48,8 +53,16 @@ class CompareRun:
 
     @property
     def finished(self) -> bool:
+        if self.error is not None or self.skipped:
+            return True
         snap = self.snapshot
-        return self.error is not None or (snap.ready and not snap.running and not snap.evaluating)
+        return self.started and snap.ready and not snap.running and not snap.evaluating
+
+    def begin(self) -> None:
+        self.started = True
+        self.error = self.handle.build(self.config)
+        if self.error is None:
+            self.handle.run(True)
 
 
 @dataclass
@@ -63,22 +76,25 @@ class CompareSession:
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     def start(self, spec: compare.CompareSpec) -> None:
-        """Close the previous comparison's sessions, then build and start one session per run."""
+        """Close the previous comparison's sessions, open one per run and start the first few."""
         self.close()
         self.spec, self.stopped, self.started, self.figures = spec, False, time.monotonic(), {}
-        for config in spec.configs():
-            handle = scheduler().open()
-            run = CompareRun(config, handle, profile(config).parameters)
-            run.error = handle.build(config)
-            self.runs.append(run)
+        self.runs = [CompareRun(c, scheduler().open(), profile(c).parameters) for c in spec.configs()]
+        self.advance()
+
+    def advance(self) -> None:
+        """Start waiting runs while fewer than CONCURRENT_RUNS train."""
         for run in self.runs:
-            if run.error is None:
-                run.handle.run(True)
+            if sum(r.started and not r.finished for r in self.runs) >= CONCURRENT_RUNS:
+                return
+            if not run.started and not run.skipped:
+                run.begin()
 
     def stop(self) -> None:
         for run in self.runs:
-            if run.error is None:
+            if run.started and run.error is None:
                 run.handle.run(False)
+            run.skipped = not run.started
         self.stopped = True
 
     def close(self) -> None:
@@ -87,10 +103,12 @@ class CompareSession:
         self.runs = []
 
     def heartbeat(self) -> None:
-        """Tell every session that its page still watches (an unwatched session pauses)."""
+        """Tell every session that its page still watches (an unwatched session pauses), and start
+        the next runs as others finish."""
         for run in self.runs:
-            if run.error is None:
+            if run.started and run.error is None:
                 run.handle.watch(False, {})
+        self.advance()
 
     @property
     def active(self) -> bool:
@@ -108,7 +126,7 @@ class CompareSession:
         return [
             compare.run_result(run.config, s.history, s.step, s.train_seconds, run.parameters, goal)
             for run in self.runs
-            if run.error is None and (s := run.snapshot).ready
+            if run.started and run.error is None and (s := run.snapshot).ready
         ]
 
     def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
@@ -208,13 +226,17 @@ def _live() -> None:
 
 
 def progress_text(state: CompareSession) -> str:
-    done = sum(run.finished for run in state.runs)
+    done = sum(run.finished and not run.skipped for run in state.runs)
+    training = sum(run.started and not run.finished for run in state.runs)
+    waiting = sum(not run.started and not run.skipped for run in state.runs)
     elapsed = time.monotonic() - state.started
-    words = f"{done} of {len(state.runs)} runs finished · {elapsed:.0f} s"
+    words = (
+        f"{done} of {len(state.runs)} runs finished, {training} training, {waiting} waiting · {elapsed:.0f} s"
+    )
     if state.stopped:
         words += " · stopped: the leaderboard shows where each run had got to"
     elif state.spec is not None:
-        words += f" · {state.spec.budget_text()} per run, the training slots shared by every run"
+        words += f" · {state.spec.budget_text()} per run, at most {CONCURRENT_RUNS} at a time"
     return words
 
 
