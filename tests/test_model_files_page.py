@@ -22,7 +22,7 @@ from genviz.bundle import MAX_FILE_BYTES, pack, unpack
 from genviz.config import RunConfig
 from genviz.engine import Scheduler
 from genviz.limits import HostLimits
-from genviz.ui.state import DEFAULT
+from genviz.ui.state import DEFAULT, page_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 GMM = {"model": "gmm", "p.components": "4", "target": "moons", "lr": "0.02"}
@@ -198,3 +198,10 @@ def test_the_engine_exports_and_restores_between_sessions(engine: Scheduler) -> 
     assert second.snapshot.step == 5  # the restored model was kept
     first.close()
     second.close()
+
+
+def test_an_imported_time_budget_that_is_spent_becomes_a_step_budget() -> None:
+    timed = RunConfig(steps=None, seconds=30.0)
+    assert page_budget(timed, 5000, 31.0) == timed.with_changes(steps=5000, seconds=None)
+    assert page_budget(timed, 100, 12.0) == timed.with_changes(steps=DEFAULT.steps)  # time left: kept
+    assert page_budget(RunConfig(steps=800), 200, 3.0) == RunConfig(steps=800)
