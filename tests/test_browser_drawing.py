@@ -67,3 +67,24 @@ def test_drawing_strokes_and_training_on_them(server: str, page) -> None:  # noq
     wait_for_step(page, above=0)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("KL(p‖q) · unavailable").count() >= 1
+
+
+def test_typing_a_density_and_a_hostile_one(server: str, page, tmp_path) -> None:  # noqa: F811
+    page.goto(f"{server}/?model=gmm")
+    wait_for_step(page)
+    choose_target(page, "type a density (formula)")
+    field = page.get_by_role("textbox", name="log p(x, y) + const")
+    field.fill("x.__class__")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text(re.compile("__class__.* is not allowed")).first.wait_for(timeout=30_000)
+    assert page.get_by_text("still showing 8gaussians").count() == 1
+    field.fill("-(x**2 + y**2)/2")
+    page.get_by_role("textbox", name="Box").fill("-6, 6, -6, 6")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Model rebuilt: target changed from 8gaussians to formula").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"512² grid of \[−6, 6\]²")).first.wait_for(timeout=30_000)
+    assert "formula=" in page.url
+    page.get_by_role("button", name="Step", exact=True).click()
+    wait_for_step(page, above=0)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "typed.png"))
