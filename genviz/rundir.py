@@ -250,7 +250,20 @@ def import_run(data: bytes, limits: HostLimits | None = None, device: str | None
 
     Raises BundleError (or ConfigError) with one line for anything that is not such a file or that
     this host cannot run: see `resume`."""
-    return resume(unpack(data, KNOWN_FILES, "model file"), limits, device)
+    return resume(model_file_entries(data), limits, device)
+
+
+def model_file_entries(data: bytes) -> dict[str, bytes]:
+    """The files of a model file; a run directory zipped with its folder (run/manifest.json, …) is
+    read as if zipped from inside it."""
+    entries = unpack(data, None, "model file")
+    files = {name: contents for name, contents in entries.items() if not name.endswith("/")}
+    folders = {name.split("/", 1)[0] for name in files}
+    if len(folders) == 1 and all("/" in name for name in files):
+        files = {name.split("/", 1)[1]: contents for name, contents in files.items()}
+    if unknown := sorted(set(files) - set(KNOWN_FILES)):
+        raise BundleError(f"the model file holds unknown entries: {', '.join(unknown)[:200]}")
+    return files
 
 
 def read_files(source: Path) -> dict[str, bytes]:
@@ -264,7 +277,7 @@ def read_files(source: Path) -> dict[str, bytes]:
         raise BundleError(
             f"{source} is {size / 2**20:.0f} MB; a model file may hold {MAX_FILE_BYTES >> 20} MB"
         )
-    return unpack(source.read_bytes(), KNOWN_FILES, "model file")
+    return model_file_entries(source.read_bytes())
 
 
 def _directory_files(directory: Path) -> dict[str, bytes]:

@@ -120,6 +120,8 @@ def test_the_model_file_is_the_run_directory_zipped(tmp_path: Path) -> None:
     restored = import_run((tmp_path / "bundle.zip").read_bytes())
     same_state(trainer, restored)
     assert set(unpack(export_run(trainer))) == set(files) - {"density.npz", "metrics.json"}
+    with_folder = pack({"runs/": b"", **{f"runs/{name}": data for name, data in files.items()}})
+    same_state(trainer, import_run(with_folder))  # `zip -r run.zip runs/` keeps the folder's name
 
 
 # ------------------------------------------------------------------ refusals
