@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from genviz.models import MODELS
 
@@ -35,6 +36,8 @@ SHOWCASE: dict[str, str] = {
     "flow-matching": "8gaussians",
 }
 DEFAULT_SHOWCASE = "8gaussians"
+# Each family on its showcase target after a short training run: `python -m scripts.thumbnails`
+THUMBNAILS = Path(__file__).resolve().parents[1] / "docs" / "thumbnails"
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,9 @@ def showcase(name: str) -> str:
 def link_query(name: str, target: str | None = None) -> dict[str, str]:
     """The Explorer's query parameters for a family on its showcase target, training at once."""
     return {"target": target or showcase(name), "model": name, AUTOSTART: "1"}
+
+
+def thumbnail(name: str) -> Path | None:
+    """The family's static thumbnail, if one has been made."""
+    path = THUMBNAILS / f"{name}.png"
+    return path if path.is_file() else None

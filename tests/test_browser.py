@@ -306,3 +306,21 @@ def accuracy_shown(page, side: str) -> bool:
         value = page.locator(f'.st-key-classify-{side} [data-testid="stMetricValue"]').first
         return value.inner_text(timeout=1_000).strip().endswith("%")
     return False
+
+
+def test_a_home_leaf_trains_in_the_explorer_and_the_theory_page_shows_its_run(server: str, page) -> None:
+    """Home is the default page; one click on a leaf of the tree opens the Explorer training that
+    family; the Theory page shows the same run's numbers beside the chain, and its chart."""
+    page.goto(server)
+    page.get_by_text("The families of generative models").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Gaussian mixture", exact=True).click()
+    assert wait_for_step(page, above=0) > 0  # no Train pressed: the link starts training
+    assert "/explorer?" in page.url and "model=gmm" in page.url and "autostart" not in page.url
+    page.get_by_role("link", name="Theory").first.click()
+    page.get_by_text("Why the log").wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=30_000)
+    shown = metrics(page)
+    assert {"H(p*) · exact", "KL(p*‖q) · exact", "held-out mean log q · exact"} <= set(shown), shown
+    assert float(shown["H(p*) · exact"]) == 2.832
+    page.get_by_role("cell", name="0 (underflow)").first.wait_for(timeout=30_000)  # the product, not the sum
+    assert_no_exception(page)

@@ -4,6 +4,8 @@ evaluation they come from, and the likelihood products underflow exactly where f
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from genviz.config import RunConfig
 from genviz.lesson import PRODUCT_SIZES, derivation, likelihood_products, training_log_likelihood
 from genviz.models import MODELS
 from genviz.targets import TARGETS
-from genviz.taxonomy import SHOWCASE, families_at, link_query, unplaced, walk
+from genviz.taxonomy import SHOWCASE, families_at, link_query, thumbnail, unplaced, walk
 from genviz.train import Trainer
+from genviz.views import render
 
 
 def test_every_family_sits_at_a_leaf_of_the_tree_once() -> None:
@@ -106,3 +109,38 @@ def test_the_derivation_agrees_with_the_evaluation_it_reads() -> None:
     assert steps.sample_entropy.value == pytest.approx(nll - kl)
     assert steps.log_sum.value == pytest.approx(-10_000 * nll, rel=1e-9)
     assert steps.products[-1].product64 == 0 and steps.products[0].product64 > 0
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """(k, m, 3) pixels of an unfiltered 8-bit RGB PNG: the reference for `render.density_png`."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = chunks.get(kind, b"") + body
+        at += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2)
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + 3 * width)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].reshape(height, width, 3)
+
+
+def test_a_density_png_has_one_pixel_per_cell_with_the_largest_y_on_top() -> None:
+    log_density = np.full((4, 6), -50.0)
+    log_density[-1, 0] = 0.0  # the cell at the largest y, the smallest x: at the peak of the scale
+    pixels = decode_png(render.density_png(log_density, cmax=1.0))
+    assert pixels.shape == (4, 6, 3)
+    bright, dark = pixels[0, 0], pixels[3, 5]
+    assert bright.sum() > 400 and dark.sum() < 200  # viridis: yellow at the top, dark violet at 0
+    assert (pixels[1:] == dark).all()
+
+
+@pytest.mark.parametrize("name", [name for name in MODELS if thumbnail(name) is not None])
+def test_each_thumbnail_is_a_small_png(name: str) -> None:
+    data = thumbnail(name).read_bytes()
+    assert len(data) < 40_000
+    height, width, _ = decode_png(data).shape
+    assert min(height, width) == 96  # the target's box, at least 96 cells a side

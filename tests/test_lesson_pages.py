@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from genviz.config import RunConfig
@@ -68,7 +69,7 @@ def test_home_is_the_default_page_with_a_link_for_every_family() -> None:
         config = RunConfig.from_query(query)
         if not label.startswith("Start here"):
             assert config.target == SHOWCASE[config.model]
-            assert label == f"{MODELS[config.model].title} · on {config.target}"
+            assert label == MODELS[config.model].title
 
 
 def test_a_leaf_opens_the_explorer_on_its_family_training() -> None:
@@ -86,6 +87,19 @@ def test_a_leaf_opens_the_explorer_on_its_family_training() -> None:
     assert at.selectbox(key="model").value == "gmm"
     assert at.query_params["model"] == "gmm"
     run_until(at, lambda at: step(at) > 0)
+
+
+@pytest.mark.slow  # a build and an evaluation of every family: about a minute and a half
+def test_every_leaf_opens_the_explorer_on_its_family_and_target_training() -> None:
+    at = app()
+    for label, query in links(at).items():
+        follow(at, query)
+        state = at.session_state["genviz"]
+        assert not at.exception and not at.error, label
+        assert (state.config.model, state.config.target) == (query["model"], query["target"]), label
+        assert at.selectbox(key="model").value == query["model"], label
+        assert state.running or state.handle.pending, label  # started: Train now reads Pause
+        at.switch_page("pages/home.py").run()
 
 
 def test_an_old_link_to_the_root_still_opens_the_explorer() -> None:

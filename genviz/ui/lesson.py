@@ -13,7 +13,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
-from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, unplaced
+from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, thumbnail, unplaced
 from genviz.ui.live import heartbeat, progress_text, refresh_intervals, status_messages
 from genviz.ui.state import PLOTLY_CONFIG, Session, session
 from genviz.ui.widgets import buttons
@@ -39,7 +39,7 @@ def start_here() -> None:
 def taxonomy_tree() -> None:
     """The tree as nested boxes, explicit density beside implicit; each family a link at its leaf."""
     explicit, implicit = TREE.children
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns(2, gap="medium")
     with left:
         _branch(explicit, (explicit.key,), 0)
     with right:
@@ -65,16 +65,31 @@ def _branch(node: Node, path: tuple[str, ...], depth: int) -> None:
             _branch(child, (*path, child.key), depth + 1)
 
 
+THUMBNAIL_WIDTH = 56  # pixels: the family's density after a short run, beside its link
+
+
 def leaf_link(name: str) -> None:
+    """The family's link to the Explorer, with its thumbnail (a static file) when there is one."""
     family, target = MODELS[name], showcase(name)
     words = DENSITY_KINDS[family.density_kind].words.replace("**", "")
+    image = thumbnail(name)
+    if image is None:
+        return _link(name, family, target, words)
+    picture, link = st.columns([1, 6], vertical_alignment="center", gap="small")
+    picture.image(str(image), width=THUMBNAIL_WIDTH)
+    with link:
+        _link(name, family, target, words)
+
+
+def _link(name: str, family: type, target: str, words: str) -> None:
     st.page_link(
         EXPLORER,
-        label=f"{family.title} · on {target}",
+        label=family.title,
         icon=":material/play_arrow:",
         query_params=link_query(name),
-        help=f"{family.summary} ({words}). Opens the Explorer on {target} and starts training.",
+        help=f"{family.summary} Opens the Explorer on {target} and starts training.",
     )
+    st.caption(f"trains on {target} · {words}")
 
 
 # ------------------------------------------------------------------ Theory: the derivation, live
