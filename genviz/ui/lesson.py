@@ -8,13 +8,14 @@ from typing import Any
 import streamlit as st
 
 from genviz.config import ConfigError
+from genviz.engine import Snapshot
 from genviz.lesson import FORWARD_KL, LikelihoodProduct, curve_rows, derivation
 from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
 from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, thumbnail, unplaced
-from genviz.ui.live import heartbeat, progress_text, refresh_intervals, status_messages
+from genviz.ui.live import progress_text, refresh_intervals, status_messages
 from genviz.ui.state import PLOTLY_CONFIG, Session, session
 from genviz.ui.widgets import buttons
 from genviz.views import render
@@ -146,9 +147,20 @@ def derivation_live() -> None:
     st.fragment(run_every=every)(_derivation)()
 
 
+def _heartbeat(state: Session) -> Snapshot:
+    """Tell the worker the page is still there (an idle page pauses), with what the Explorer shows:
+    its overlay and its family view's sliders, so that nothing there is recomputed for this page."""
+    family = MODELS[state.config.model]
+    controls = {
+        c.name: float(st.session_state.get(f"view.{state.config.model}.{c.name}", c.default))
+        for c in family.view_controls
+    }
+    return state.handle.watch(bool(st.session_state.get("overlay")), controls)
+
+
 def _derivation() -> None:
     state = session()
-    snapshot = heartbeat(state)
+    snapshot = _heartbeat(state)
     buttons(state)
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
     status_messages(snapshot)
