@@ -22,6 +22,8 @@ from genviz.bundle import MAX_FILE_BYTES, pack, unpack
 from genviz.config import RunConfig
 from genviz.engine import Scheduler
 from genviz.limits import HostLimits
+from genviz.rundir import export_run
+from genviz.train import Trainer
 from genviz.ui.state import DEFAULT, page_budget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,9 +121,6 @@ BAD_UPLOADS = {
 
 @pytest.fixture(scope="module")
 def good_file() -> bytes:
-    from genviz.rundir import export_run
-    from genviz.train import Trainer
-
     trainer = Trainer(RunConfig.from_query(GMM, base=DEFAULT))
     trainer.record()
     trainer.train(max_steps=2)
