@@ -168,7 +168,7 @@ def _derivation() -> None:
         st.caption("The numbers appear once the model has been evaluated.")
         return
     family = MODELS[state.config.model]
-    objective = getattr(state.config, "objective", FORWARD_KL)
+    objective = state.config.objective
     steps = derivation(snapshot.history[-1], family, objective)
     _objective_note(family, objective)
     _chain(steps)
