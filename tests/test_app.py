@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 from genviz.metrics import Result
@@ -73,11 +74,11 @@ def test_explorer_renders_with_labelled_numbers() -> None:
 
 def test_train_advances_and_pause_stops() -> None:
     at = page("pages/explorer.py")
-    at.button(key="train").click().run()
+    press(at, "train")
     run_until(at, lambda at: step_metric(at) > 0)
     assert not at.exception
     assert at.button(key="train").label == "Pause"
-    at.button(key="train").click().run()
+    press(at, "train")
     assert at.button(key="train").label == "Train"
     paused = step_metric(at)
     time.sleep(0.5)
@@ -87,11 +88,11 @@ def test_train_advances_and_pause_stops() -> None:
 
 def test_step_moves_by_one_and_reset_goes_back_to_zero() -> None:
     at = page("pages/explorer.py")
-    at.button(key="step").click().run()
+    press(at, "step")
     assert step_metric(at) == 1
-    at.button(key="step").click().run()
+    press(at, "step")
     assert step_metric(at) == 2
-    at.button(key="reset").click().run()
+    press(at, "reset")
     assert step_metric(at) == 0
     assert not at.exception
 
@@ -108,7 +109,7 @@ def test_changing_the_model_rebuilds_it_with_a_notice() -> None:
 
 def test_training_settings_apply_live_without_a_rebuild() -> None:
     at = page("pages/explorer.py")
-    at.button(key="step").click().run()
+    press(at, "step")
     at.select_slider(key="lr").set_value(0.01).run()
     state = at.session_state["genviz"]
     assert state.config.lr == 0.01
@@ -122,7 +123,7 @@ def test_bad_hidden_widths_show_an_error_and_keep_the_model() -> None:
     assert not at.exception
     assert "hidden" in texts(at.error) and "Keeping 16,16" in texts(at.error)
     assert not at.info  # no rebuild
-    at.button(key="step").click().run()
+    press(at, "step")
     assert step_metric(at) == 1
 
 
@@ -143,7 +144,7 @@ def test_a_link_sets_the_controls() -> None:
 
 def test_training_pauses_at_the_step_budget() -> None:
     at = page("pages/explorer.py", {"model": "gaussian", "steps": "5"})
-    at.button(key="train").click().run()
+    press(at, "train")
     run_until(at, lambda at: "step budget reached" in progress_line(at))
     assert step_metric(at) == 5
     assert at.button(key="train").label == "Train" and at.button(key="train").disabled
@@ -155,7 +156,7 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     at.selectbox(key="device").select("cuda").run()
     assert not at.exception
     assert "no CUDA GPU" in texts(at.error)
-    at.button(key="step").click().run()  # the previous model still works
+    press(at, "step")  # the previous model still works
     assert step_metric(at) == 1
     at.selectbox(key="device").select("auto").run()  # back to what the model is: the error goes
     assert "no CUDA GPU" not in texts(at.error)
@@ -204,13 +205,13 @@ def test_uploaded_points_train_with_kl_unavailable() -> None:
     assert "Your data" in texts(at.caption) and "mine.csv" in texts(at.caption)
     labels = [m.label for m in at.metric]
     assert "KL(p‖q) · unavailable" in labels and "NLL · exact" in labels
-    at.button(key="step").click().run()
+    press(at, "step")
     assert step_metric(at) == 1 and not at.exception
 
 
 def test_a_bad_upload_is_refused_and_loses_nothing() -> None:
     at = page("pages/explorer.py")
-    at.button(key="step").click().run()
+    press(at, "step")
     at.selectbox(key="target").set_value("data").run()
     points_uploader(at).set_value(("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv")).run()
     assert not at.exception
@@ -229,7 +230,7 @@ def test_every_target_renders_and_steps() -> None:
     at = page("pages/explorer.py", {"model": "gaussian"})
     for name in TARGETS:
         at.selectbox(key="target").select(name).run()
-        at.button(key="step").click().run()
+        press(at, "step")
         assert not at.exception, name
         assert step_metric(at) == 1, name
         assert len(at.get("plotly_chart")) == 5, name  # two densities, NLL, KL, the Gaussian's contours
@@ -240,7 +241,7 @@ def test_every_family_steps_and_draws_its_view(name: str) -> None:
     """Each family trains from the picker with its defaults and draws its own view, with every
     view slider moved to its far end; a view that fails would show a warning instead."""
     at = page("pages/explorer.py", {"model": name})
-    at.button(key="step").click().run()
+    press(at, "step")
     assert not at.exception and step_metric(at) == 1, name
     charts = [chart.key for chart in at.get("plotly_chart")]
     has_view = MODELS[name].view is not GenerativeModel.view

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 from genviz.drawing import CANVAS, MAX_STROKES, MAX_VERTICES, Stroke, drawn_points, strokes_from_selection
@@ -127,7 +128,7 @@ def texts(elements) -> str:
 
 def test_the_sidebar_draws_undoes_clears_and_trains_on_a_drawing() -> None:
     at = explorer()
-    at.button(key="step").click().run()
+    press(at, "step")
     at.selectbox(key="target").set_value(SKETCH).run()
     assert not at.exception
     assert "Draw, then press Train on it; still showing 8gaussians" in texts(at.info)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 from genviz import cli
@@ -383,7 +384,7 @@ def test_the_page_trains_on_a_typed_density() -> None:
     labels = [m.label for m in at.metric]
     assert "KL(p‖q) · exact" in labels and "H(p) · exact" in labels
     for _ in range(3):
-        at.button(key="step").click().run()
+        press(at, "step")
     assert step_metric(at) == 3 and not at.exception
     type_density(at, RING)
     assert "Model rebuilt: density changed to" in page_text(at) and step_metric(at) == 0
@@ -391,7 +392,7 @@ def test_the_page_trains_on_a_typed_density() -> None:
 
 def test_a_hostile_formula_on_the_page_keeps_the_target_and_model() -> None:
     at = explorer()
-    at.button(key="step").click().run()
+    press(at, "step")
     at.selectbox(key="target").set_value(FORMULA).run()
     for text, said in (
         ("().__class__.__bases__", "`__bases__` is not allowed"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 from test_cli import BAD_FILES, GOOD_FILES
 
@@ -67,7 +68,7 @@ def test_a_corrected_file_with_the_same_name_and_size_is_read() -> None:
     assert len(first) == len(second) and first != second
     upload(at, "mine.csv", first)
     assert torch.allclose(loaded(at), points(0).double(), atol=1e-5)
-    at.button(key="step").click().run()
+    press(at, "step")
     assert step_metric(at) == 1
     upload(at, "mine.csv", second)
     assert not at.exception
@@ -78,7 +79,7 @@ def test_a_corrected_file_with_the_same_name_and_size_is_read() -> None:
 def test_the_same_content_again_changes_nothing() -> None:
     at = explorer_on_data()
     upload(at, "mine.csv", csv_bytes(points(1)))
-    at.button(key="step").click().run()
+    press(at, "step")
     upload(at, "renamed.csv", csv_bytes(points(1)))  # a new upload of the same bytes
     assert not at.exception and step_metric(at) == 1  # no rebuild
 

@@ -18,8 +18,9 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
+from genviz.ui import polling
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, chart_config, session, target_density
-from genviz.ui.widgets import buttons
+from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
@@ -42,25 +43,24 @@ def refresh_intervals() -> tuple[float, float, float]:
 
 
 def live_view() -> None:
-    """The numbers and density pair on the left, the curves on the right, the details below."""
+    """The numbers and density pair on the left, the curves on the right, the details below: parts
+    that poll while there is something new to show (see `genviz.ui.polling`)."""
+    polling.group(LIVE_KEY, _live_parts)
+
+
+def _live_parts() -> None:
     state = session()
     snapshot = state.snapshot
     # While training, while a paused model's full evaluation is on its way, and while a command
-    # waits for its answer from a busy worker, the fragments poll.
-    polling = snapshot.running or snapshot.evaluating or state.handle.pending
-    fast, curves, details = refresh_intervals() if polling else (None, None, None)
-
+    # waits for its answer from a busy worker, the parts poll.
+    active = snapshot.running or snapshot.evaluating or state.handle.pending
+    fast, curves, details = refresh_intervals() if active else (None, None, None)
     left, right = st.columns([2, 1.15], gap="small")
     with left:
-        st.fragment(run_every=fast)(_numbers_and_densities)()
+        polling.part(_numbers_and_densities, fast)
     with right:
-        st.fragment(run_every=curves)(_curves)()
-    st.fragment(run_every=details)(_details)()
-
-
-def heartbeat(state: Session) -> Snapshot:
-    """What a refreshing page sends: it is still there, and what it shows; returns the snapshot."""
-    return state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
+        polling.part(_curves, curves)
+    polling.part(_details, details)
 
 
 def _numbers_and_densities() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -28,6 +27,7 @@ from genviz.formula import EXAMPLE, MAX_CHARS
 from genviz.models import MODELS, Hyperparameter, hyperparameters
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
+from genviz.ui.polling import rerun_group
 from genviz.ui.sketch import SKETCH, drawing_input
 from genviz.ui.state import DEFAULT, DRAWN_KEY, RESEED_KEY, Session, _show
 
@@ -232,29 +232,22 @@ def _parsed(h: Hyperparameter, text: str, current: Any) -> Any:
         return current
 
 
+LIVE_KEY = "live"  # the fragment group of the Explorer's live view, which its buttons rerun
+
+
 def buttons(state: Session) -> None:
     """Train/Pause, Step and Reset. They are drawn with the live numbers, so that their labels follow
-    training as it ends by itself; a click reruns the whole page, which sets the refresh timers."""
+    training as it ends by itself; a click reruns the live view, which sets its refresh timers."""
     train, step, reset, _ = st.columns([1, 1, 1, 1.4], vertical_alignment="center")
     done, running = state.snapshot.done, state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     common: dict[str, Any] = {"width": "stretch"}
-    train.button(label, key="train", icon=icon, type="primary", on_click=_whole_page(state.toggle),
-                 disabled=done, **common)  # fmt: skip
-    step.button("Step", key="step", icon=":material/skip_next:", on_click=_whole_page(state.step_once),
-                disabled=done, **common)  # fmt: skip
-    reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=_whole_page(state.reset),
-                 **common)  # fmt: skip
-
-
-def _whole_page(action: Callable[[], None]) -> Callable[[], None]:
-    """A button callback that reruns the whole page, not only the fragment the button sits in."""
-
-    def callback() -> None:
-        action()
-        st.rerun(scope="app")
-
-    return callback
+    toggle, step_once, reset_model = (
+        rerun_group(LIVE_KEY, a) for a in (state.toggle, state.step_once, state.reset)
+    )
+    train.button(label, key="train", icon=icon, type="primary", on_click=toggle, disabled=done, **common)
+    step.button("Step", key="step", icon=":material/skip_next:", on_click=step_once, disabled=done, **common)
+    reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=reset_model, **common)
 
 
 def describe_target(state: Session) -> str:
