@@ -26,15 +26,20 @@ def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 90)
     return at
 
 
-def scores(at: AppTest) -> list[tuple[str, str]]:
-    """(label, value) of the score cards: generative, discriminative, Bayes-optimal; accuracy, log-loss."""
-    return [(m.label, m.value) for m in at.metric]
+def scores(at: AppTest) -> list[tuple[str, str, str]]:
+    """(label, value, note) of the score cards: generative, discriminative and Bayes-optimal, each
+    accuracy then log-loss; the note holds ± one standard error."""
+    return [(m.label, m.value, m.delta) for m in at.metric]
 
 
 def trained(at: AppTest) -> bool:
     """Both classifiers show their accuracy."""
     shown = scores(at)
     return len(shown) == 6 and shown[0][1] != "—" and shown[2][1] != "—"
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
 
 
 def charts(at: AppTest) -> list[str]:
@@ -45,18 +50,21 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     at = page()
     assert not at.exception
     before = scores(at)
-    assert [label for label, _ in before] == ["accuracy · exact", "log-loss · exact"] * 3
+    assert [label for label, _, _ in before] == ["accuracy", "log-loss"] * 3
     assert before[0][1] == "—" and before[4][1].endswith("%")  # the Bayes-optimal reference, at once
+    assert "test points: **exact**" in texts(at.caption)
     assert charts(at) == ["c.bayes_regions", "c.data"]
     at.sidebar.number_input(key="c.steps").set_value(30).run()
     at.button(key="c.train").click().run()
     assert not at.exception and not at.error
     run_until(at, trained)
-    assert float(scores(at)[0][1].rstrip(" %")) > 90 and float(scores(at)[1][1]) < 0.5
+    shown = scores(at)
+    assert float(shown[0][1].rstrip(" %")) > 90 and float(shown[1][1]) < 0.5
+    assert texts(at.caption).count("test points: **exact**") == 3  # GMM densities are exact
     assert charts(at)[:3] == ["c.generative_regions", "c.discriminative_regions", "c.bayes_regions"]
     run_until(at, lambda at: "c.class_samples" in charts(at))
     assert "test points are less likely" in at.markdown[-1].value
-    at.number_input(key="c.probe_x").set_value(40.0).run()
+    at.sidebar.number_input(key="c.probe_x").set_value(40.0).run()
     run_until(at, lambda at: "**0.0 %**" in at.markdown[-1].value)  # far from both moons
     assert not at.exception
 

@@ -30,6 +30,7 @@ from genviz.classify import (
 from genviz.classify_live import GRID_RESOLUTION, LiveClassifier, Side
 from genviz.config import MAX_SEED, MIN_SEED, ConfigError
 from genviz.engine import scheduler
+from genviz.grid import Box
 from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.targets import TARGETS
@@ -37,7 +38,7 @@ from genviz.views import render
 
 STATE_KEY = "genviz.classify"
 POLL_EVERY = 0.3  # seconds between refreshes while training or waiting for answers
-FIGURE_HEIGHT = 340
+FIGURE_HEIGHT = 300  # the class samples' chart; the regions' height follows the box's shape
 TRAIN_SIZES = (500, 1000, 2000, 5000, 10_000, 20_000)
 N_TEST = 2000
 SHOWN_POINTS = 600  # test points drawn over the decision regions
@@ -64,6 +65,7 @@ class ClassifierState:
     data: ClassificationData
     bayes: Scores
     live: LiveClassifier | None = None
+    probe: tuple[float, float] = (0.0, 0.3)  # the point judged, in the sidebar
     notice: str | None = None
     error: str | None = None
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
@@ -105,6 +107,12 @@ def sidebar(state: ClassifierState) -> Choice:
         steps = st.number_input("Steps per class density", MIN_STEPS, MAX_STEPS, step=100, key="c.steps",
                                 help=STEPS_HELP)  # fmt: skip
         seed = st.number_input("Seed", MIN_SEED, MAX_SEED, step=1, key="c.seed")
+        st.header("A point to judge")
+        _init("c.probe_x", state.probe[0])
+        _init("c.probe_y", state.probe[1])
+        x = st.number_input("x", -PROBE_LIMIT, PROBE_LIMIT, step=0.25, key="c.probe_x", help=PROBE_HELP)
+        y = st.number_input("y", -PROBE_LIMIT, PROBE_LIMIT, step=0.25, key="c.probe_y", help=PROBE_HELP)
+    state.probe = (float(x), float(y))
     return Choice(target, family, int(n_train), int(steps), int(seed))
 
 
@@ -117,6 +125,7 @@ def _init(key: str, value: Any) -> None:
 FAMILY_HELP = (
     "the family of each class's density p(x | y); only families with a density can enter Bayes' rule"
 )
+PROBE_HELP = "the star on the decision regions: how unusual is it, and how is it classified?"
 STEPS_HELP = "each class density's step budget; the network has its own (1,000 Adam steps)"
 
 
@@ -140,7 +149,7 @@ def toggle(state: ClassifierState) -> None:
     """Train (building the classifiers first if needed) or pause."""
     if state.live is None:
         live = LiveClassifier(state.data, state.choice.family, state.choice.steps)
-        live.set_probe(*_probe_value(state))
+        live.set_probe(*state.probe)
         with st.spinner("Building one density per class…"):
             problem = live.build(scheduler())
         if problem is not None:
@@ -156,19 +165,17 @@ def reset(state: ClassifierState) -> None:
     state.live, state.figures, state.notice = None, {}, None
 
 
-def _probe_value(state: ClassifierState) -> tuple[float, float]:
-    box = state.data.box
-    middle = ((box.xmin + box.xmax) / 2, (box.ymin + box.ymax) / 2)
-    return float(st.session_state.get("c.probe_x", middle[0])), float(
-        st.session_state.get("c.probe_y", middle[1])
-    )
-
-
 # ---------------------------------------------------------------- the live view
 
 
 def live_view(state: ClassifierState) -> None:
-    """Buttons, numbers and figures in a fragment that polls while anything is under way."""
+    """The buttons and messages, then the numbers and figures in a fragment that polls while
+    anything is under way. Every widget is drawn outside the fragment, so that the page's reruns
+    never meet a widget the fragment is redrawing."""
+    buttons(state)
+    for message, show in ((state.error, st.error), (state.notice, st.info)):
+        if message:
+            show(message)
     polling = state.live is not None and state.live.busy
     st.fragment(run_every=POLL_EVERY if polling else None)(_live)()
 
@@ -177,13 +184,9 @@ def _live() -> None:
     state = classifier_state()
     live = state.live
     if live is not None:
-        live.set_probe(*_probe_value(state))
+        live.set_probe(*state.probe)
         live.tick()
-    buttons(state)
     st.caption(progress_text(state))
-    for message, show in ((state.error, st.error), (state.notice, st.info)):
-        if message:
-            show(message)
     if live is not None and live.problem:
         st.error(live.problem)
     generative = live.generative() if live is not None else None
@@ -199,19 +202,9 @@ def buttons(state: ClassifierState) -> None:
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     done = live is not None and live.done
     train.button(label, key="c.train", icon=icon, type="primary", disabled=done, width="stretch",
-                 on_click=_whole_page(lambda: toggle(state)))  # fmt: skip
+                 on_click=toggle, args=(state,))  # fmt: skip
     reset_column.button("Reset", key="c.reset", icon=":material/restart_alt:", width="stretch",
-                        on_click=_whole_page(lambda: reset(state)))  # fmt: skip
-
-
-def _whole_page(action: Callable[[], None]) -> Callable[[], None]:
-    """A button callback that reruns the whole page, so that the refresh timer follows."""
-
-    def callback() -> None:
-        action()
-        st.rerun(scope="app")
-
-    return callback
+                        on_click=reset, args=(state,))  # fmt: skip
 
 
 def progress_text(state: ClassifierState) -> str:
@@ -242,10 +235,12 @@ def classifiers(state: ClassifierState, generative: Side | None, discriminative:
         with column.container(key=f"classify-{name}"):
             st.markdown(f"**{who}** · {how}")
             _regions_chart(state, name, side)
-            accuracy, loss = st.columns(2, gap="small")
             found = None if side is None else side.scores
-            _card(accuracy, who, None if found is None else found.accuracy, "accuracy", default_kind)
-            _card(loss, who, None if found is None else found.log_loss, "log-loss", default_kind)
+            kind = default_kind if found is None else found.accuracy.kind
+            st.caption(f"scores on {N_TEST:,} test points: **{kind}** (± one standard error)")
+            accuracy, loss = st.columns(2, gap="small")
+            _card(accuracy, who, None if found is None else found.accuracy, "accuracy")
+            _card(loss, who, None if found is None else found.log_loss, "log-loss")
 
 
 def _bayes_side(state: ClassifierState) -> Side:
@@ -275,17 +270,25 @@ def _regions_chart(state: ClassifierState, name: str, side: Side | None) -> None
         return render.decision_regions(
             x, y, side.regions, side.confidence, data.classes, title=title,
             points=test.points[:SHOWN_POINTS].numpy(), labels=test.labels[:SHOWN_POINTS].numpy(),
-            probe=probe, height=FIGURE_HEIGHT,
+            probe=probe, height=regions_height(data.box),
         )  # fmt: skip
 
     figure = state.figure(name, (side.step, probe, id(live), state.choice), build)
     st.plotly_chart(figure, key=f"c.{name}_regions", config=PLOTLY_CONFIG)
 
 
-def _card(column: Any, who: str, result: Result | None, name: str, kind: str) -> None:
-    """One labelled score: its kind in the label, ± one standard error below, the method in the help."""
+def regions_height(box: Box) -> int:
+    """Pixels for a decision-region chart in a third of the page: its plane at equal scales, with
+    room for the title and the legend, and no empty band above a wide box."""
+    aspect = (box.ymax - box.ymin) / (box.xmax - box.xmin)
+    return int(min(380, max(240, 110 + 270 * aspect)))
+
+
+def _card(column: Any, who: str, result: Result | None, name: str) -> None:
+    """One score with ± one standard error under it; its kind is in the caption above (a narrow card
+    keeps its label short), its method in the help."""
     if result is None or result.value is None:
-        column.metric(f"{name} · {kind}", "—", "not trained yet", delta_color="off", delta_arrow="off",
+        column.metric(name, "—", "once trained", delta_color="off", delta_arrow="off",
                       help=f"{who} {name}: train to see it", border=True)  # fmt: skip
         return
     if name == "accuracy":
@@ -293,8 +296,7 @@ def _card(column: Any, who: str, result: Result | None, name: str, kind: str) ->
     else:
         value, spread = f"{result.value:.3f}", f"± {result.se:.3f} nats"
     help = f"{who} {name}, {result.kind}: {result.method}; ± one standard error"
-    column.metric(f"{name} · {result.kind}", value, spread, delta_color="off", delta_arrow="off",
-                  help=help, border=True)  # fmt: skip
+    column.metric(name, value, spread, delta_color="off", delta_arrow="off", help=help, border=True)
 
 
 # ---------------------------------------------------------------- what only the generative one can do
@@ -333,18 +335,12 @@ def _points_chart(state: ClassifierState, chart: str, key: Any, points: list, ti
 
 def probe_readout(state: ClassifierState, discriminative: Side | None) -> None:
     """How unusual a point is, which only the generative model can say, and both posteriors there."""
-    st.markdown("**How unusual is this point?** (the star on the decision regions)")
-    inputs, words = st.columns([1, 3])
-    x0, y0 = _probe_value(state)
-    _init("c.probe_x", x0)
-    _init("c.probe_y", y0)
-    with inputs:
-        st.number_input("x", -PROBE_LIMIT, PROBE_LIMIT, step=0.25, key="c.probe_x")
-        st.number_input("y", -PROBE_LIMIT, PROBE_LIMIT, step=0.25, key="c.probe_y")
+    x, y = state.probe
+    st.markdown(f"**How unusual is the point ({x:g}, {y:g})?** (the star; move it in the sidebar)")
     live = state.live
     unusual = live.unusual() if live is not None else None
     if unusual is None:
-        words.caption("Train the classifiers to judge a point (the star on the decision regions).")
+        st.caption("Train the classifiers to judge the point.")
         return
     classes, kind = state.data.classes, generative_kind(state.choice.family)
     lines = [
@@ -360,7 +356,7 @@ def probe_readout(state: ClassifierState, discriminative: Side | None) -> None:
         "The discriminative network has no p(x): far from every class it still gives a confident "
         "p(y | x), and cannot say the point is unlike the data."
     )
-    words.markdown("  \n".join(lines))
+    st.markdown("  \n".join(lines))
 
 
 def _posterior_words(classes: tuple[str, ...], posterior: np.ndarray) -> str:

@@ -840,6 +840,8 @@ def _vector_field(layer: VectorField) -> list[go.BaseTraceType]:
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 REGION_OPACITY = 0.4
+# SVG markers, not WebGL: a page of several class charts that redraw would run out of WebGL contexts,
+# and the browser then blanks the oldest chart
 CLASS_MARKER = dict(size=4, line=dict(width=0.5, color="white"))
 PROBE_MARKER = dict(size=14, symbol="star", color="black", line=dict(width=1, color="white"))
 
@@ -895,7 +897,7 @@ def class_samples(
     """New points drawn from each class's density, in the class's colour, over the grid's box.
     samples: one (n, 2) array per class (None: not drawn yet)."""
     traces = [
-        go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
+        go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
                      marker=dict(CLASS_MARKER, color=CLASS_COLORS[k % len(CLASS_COLORS)]))
         for k, (s, name) in enumerate(zip(samples, classes, strict=True))
         if s is not None
@@ -907,7 +909,7 @@ def _class_points(points: np.ndarray | None, labels: np.ndarray | None, classes:
     if points is None or labels is None:
         return []
     return [
-        go.Scattergl(x=points[labels == k, 0], y=points[labels == k, 1], mode="markers", name=name,
+        go.Scatter(x=points[labels == k, 0], y=points[labels == k, 1], mode="markers", name=name,
                      marker=dict(CLASS_MARKER, color=CLASS_COLORS[k % len(CLASS_COLORS)]))
         for k, name in enumerate(classes)
     ]  # fmt: skip
