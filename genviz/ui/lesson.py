@@ -15,9 +15,10 @@ from genviz.models import MODELS
 from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
 from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, thumbnail, unplaced
+from genviz.ui import polling
 from genviz.ui.live import progress_text, refresh_intervals, status_messages
 from genviz.ui.state import PLOTLY_CONFIG, Session, session
-from genviz.ui.widgets import buttons
+from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 
 EXPLORER = "pages/explorer.py"
@@ -139,12 +140,16 @@ def _seed_widgets(target: str, model: str) -> None:
 
 
 def derivation_live() -> None:
-    """The chain, its numbers and the chart in one fragment that polls while the run trains."""
+    """The chain, its numbers and the chart: one part that polls while the run trains, in the group
+    the buttons rerun (see `genviz.ui.polling`), as on the Explorer."""
+    polling.group(LIVE_KEY, _derivation_part)
+
+
+def _derivation_part() -> None:
     state = session()
     snapshot = state.snapshot
-    polling = snapshot.running or snapshot.evaluating or state.handle.pending
-    every = refresh_intervals()[1] if polling else None
-    st.fragment(run_every=every)(_derivation)()
+    active = snapshot.running or snapshot.evaluating or state.handle.pending
+    polling.part(_derivation, refresh_intervals()[1] if active else None)
 
 
 def _heartbeat(state: Session) -> Snapshot:
