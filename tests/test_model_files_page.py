@@ -63,6 +63,7 @@ def stepped(query: dict[str, str], steps: int) -> AppTest:
     at = explorer(query)
     for _ in range(steps):
         at.button(key="step").click().run()
+    at.run()  # the whole page (a click may rerun only the live part): the popover is drawn too
     assert step_metric(at) == steps and not at.exception
     return at
 
