@@ -288,7 +288,7 @@ def test_a_link_asking_for_a_huge_model_gets_a_message(server: str, page) -> Non
 def test_classifier_page_trains_both_classifiers(server: str, page) -> None:
     """The generative and discriminative classifiers train live and show labelled scores and regions."""
     page.goto(server)
-    page.get_by_role("link", name="Generative vs discriminative").click()
+    page.get_by_role("link", name="Generative vs discriminative").click(timeout=60_000)  # a cold server
     page.get_by_text("Generative vs discriminative classification").wait_for(timeout=60_000)
     page.get_by_role("button", name="Train").click()
     deadline = time.monotonic() + 120
