@@ -165,13 +165,14 @@ def page(name: str) -> AppTest:
 
 
 def labelled(at: AppTest) -> list[str]:
-    return [m.label for m in at.metric]
+    """Each divergence card's name and kind, e.g. 'KL(q‖p) exact'."""
+    return [f"{m.label} {str(m.proto.delta).split(' ')[0]}" for m in at.metric]
 
 
 def test_divergence_page_trains_both_fits_and_labels_both_divergences() -> None:
     at = page("divergences.py")
     assert not at.exception
-    assert labelled(at) == ["KL(p‖q) · exact", "KL(q‖p) · exact"] * 2
+    assert labelled(at) == ["KL(p‖q) exact", "KL(q‖p) exact"] * 2
     assert [c.key for c in at.get("plotly_chart")] == [
         "pair.target_density", "pair.forward-kl.density", "pair.forward-kl.curves",
         "pair.reverse-kl.density", "pair.reverse-kl.curves",
@@ -192,7 +193,7 @@ def test_divergence_page_rebuilds_the_pair_for_another_family() -> None:
     at.selectbox(key="pair.model").select("gmm").run()
     assert not at.exception and not at.error
     state = at.session_state["genviz.divergences"]
-    assert state.model == "gmm" and labelled(at) == ["KL(p‖q) · exact", "KL(q‖p) · exact"] * 2
+    assert state.model == "gmm" and labelled(at) == ["KL(p‖q) exact", "KL(q‖p) exact"] * 2
     at.selectbox(key="pair.target").select("U2").run()
     assert not at.exception and state.target == "U2"
     assert "restricted to where p > 0" in state.handles["reverse-kl"].snapshot.history[-1].reverse_kl.method

@@ -32,7 +32,7 @@ PAIR_N_TEST = 5000  # held-out points of each fit
 # so that the two differ only in the objective.
 FAMILY_SETTINGS: dict[str, dict[str, Any]] = {"gmm": {"fit": "gradient", "components": 8}}
 POLL_EVERY = 0.4  # seconds between redraws while a fit trains
-PANEL_HEIGHT = 300
+PANEL_HEIGHT = 270
 
 
 def offered_models() -> list[str]:
@@ -180,11 +180,12 @@ def _target_panel(x: Any, y: Any, log_p: Any, cmax: float) -> Any:
 def fit_panel(state: PairSession, objective: str, snapshot: Snapshot, cmax: float) -> None:
     """One fit: its density, both divergences as labelled numbers, and their curves."""
     frame = snapshot.density
-    title = f"{OBJECTIVES[objective]} · step {snapshot.step:,}"
     if frame is not None:
+        title = f"{objective.replace('-kl', ' KL')} fit · step {frame.step:,}, {frame.resolution}²"
         key = (frame.step, frame.resolution, cmax, title)
-        figure = state.figure(f"{objective}.density", key, lambda: _fit_density(state, frame, cmax, title))
+        figure = state.figure(f"{objective}.density", key, lambda: _fit_density(frame, cmax, title))
         st.plotly_chart(figure, key=f"pair.{objective}.density", config=PLOTLY_CONFIG)
+    st.caption(f"**{OBJECTIVES[objective]}** · {density_title(MODELS[state.model])}")
     if not snapshot.ready:
         st.caption("Building…")
         return
@@ -198,21 +199,20 @@ def fit_panel(state: PairSession, objective: str, snapshot: Snapshot, cmax: floa
     st.plotly_chart(curves, key=f"pair.{objective}.curves", config=PLOTLY_CONFIG)
 
 
-def _fit_density(state: PairSession, frame: Any, cmax: float, title: str) -> Any:
-    title = f"{title}<br><sup>{density_title(MODELS[state.model])}, {frame.resolution}²</sup>"
+def _fit_density(frame: Any, cmax: float, title: str) -> Any:
     return render.density_panel(
         frame.x, frame.y, frame.log_q, cmax=cmax, title=title, height=PANEL_HEIGHT, colorbar=False
     )
 
 
 def _divergence_card(column: Any, label: str, result: Result | None) -> None:
-    """A divergence with its kind in the label, ± one standard error below, its method in the help."""
+    """A divergence, its kind and ± one standard error below it, its method in the help."""
     if result is None or result.value is None:
         why = "not computable here" if result is None else result.method
-        column.metric(f"{label} · unavailable", "—", help=why, border=True)
+        column.metric(label, "—", "unavailable", delta_color="off", delta_arrow="off", help=why, border=True)
         return
-    spread = f"± {result.se:.3f}" if result.se is not None else None
+    note = result.kind + (f" ± {result.se:.3f}" if result.se is not None else "")
     column.metric(
-        f"{label} · {result.kind}", f"{result.value:.3f}", spread, delta_color="off", delta_arrow="off",
+        label, f"{result.value:.3f}", note, delta_color="off", delta_arrow="off",
         help=f"{result.kind}: {result.method}", border=True,
     )  # fmt: skip

@@ -575,7 +575,7 @@ def overlay_curves(
         return _empty(fig, "nothing to draw yet")
     if goal is not None:
         fig.add_hline(y=goal, line=dict(color=GOAL_COLOR, dash="dot", width=1), annotation_text=goal_label,
-                      annotation_position="bottom right")  # fmt: skip
+                      annotation_position="bottom left")  # fmt: skip
     fig.update_xaxes(title_text=x_title)
     axis = dict(type="log", **_log_ticks(np.concatenate([*shown, [goal or np.nan]]))) if log_y else {}
     fig.update_yaxes(title_text=y_title, **axis)
