@@ -41,6 +41,9 @@ MIN_TRAIN_POINTS, MAX_TRAIN_POINTS = 200, 20_000
 MIN_TEST_POINTS, MAX_TEST_POINTS = 200, 5_000
 MIN_CLASS_POINTS = 20  # a density fitted to fewer points than this means little
 MIN_STEPS, MAX_STEPS = 10, 5_000  # per class density, and for the discriminative network
+# Each class density also stops after this much training time: K of them take K turns on the shared
+# training slots, so a costly family (an ODE's step can take 70 ms) must not hold them for long.
+DENSITY_SECONDS = 60.0
 PROBABILITY_FLOOR = 1e-12  # log-loss clips p(y | x) here, as scikit-learn's log_loss does
 EVAL_BLOCK = 16_384  # points per block when the network classifies a grid
 
@@ -246,13 +249,17 @@ class GenerativeClassifier:
 
 
 def density_config(family: str, steps: int, seed: int, params: dict | None = None) -> RunConfig:
-    """The run of one class density: the family on a class's points, `steps` steps."""
+    """The run of one class density: the family on a class's points, `steps` steps (or
+    DENSITY_SECONDS of training, whichever comes first)."""
     _check(
         family in density_families(),
         f"{family!r} gives no density for Bayes' rule; choose from {', '.join(density_families())}",
     )
     _check_whole("steps", steps, MIN_STEPS, MAX_STEPS)
-    return RunConfig(target=USER_DATA, model=family, params=params or {}, steps=steps, seed=seed)
+    params = params or {}
+    return RunConfig(
+        target=USER_DATA, model=family, params=params, steps=steps, seconds=DENSITY_SECONDS, seed=seed
+    )
 
 
 # ---------------------------------------------------------------- the discriminative classifier
