@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from genviz.ui import lesson
+from genviz.ui import home
 
 if {"target", "model"} & set(st.query_params):  # a link made before the Explorer had its own address
-    st.switch_page(lesson.EXPLORER, query_params=st.query_params.to_dict())
+    st.switch_page(home.EXPLORER, query_params=st.query_params.to_dict())
 
 st.title("genviz: watch generative models learn")
 st.markdown(
@@ -15,15 +15,13 @@ st.markdown(
     "number is labelled for what it is — exact, a bound, an estimate, or unavailable — and the tests "
     "check each against an independent computation."
 )
-start, theory = st.columns(2)
-with start.container(border=True):
+newcomer, derivation = st.columns(2)
+with newcomer.container(border=True):
     st.markdown("**New here?** One click trains a neural spline flow on eight Gaussians.")
-    lesson.start_here()
-with theory.container(border=True):
+    home.start_here()
+with derivation.container(border=True):
     st.markdown("**Why does the NLL stop at H(p\\*)?** The derivation, step by step, with live numbers.")
-    st.page_link(
-        lesson.THEORY, label="Theory: maximum likelihood is KL minimisation", icon=":material/school:"
-    )
+    st.page_link(home.THEORY, label="Theory: maximum likelihood is KL minimisation", icon=":material/school:")
 
 st.header("The families of generative models")
 st.caption(
@@ -31,4 +29,4 @@ st.caption(
     "flow matching came later, heirs of the implicit branches, with a likelihood through an ODE. Each "
     "family opens the Explorer on a target it learns well, and starts training."
 )
-lesson.taxonomy_tree()
+home.taxonomy_tree()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from genviz import ui
-from genviz.ui import lesson
+from genviz.ui import theory
 
 state = ui.session()  # the same run as the Explorer's, within one browser session
 st.title("Maximum likelihood is KL minimisation")
@@ -13,5 +13,5 @@ st.markdown(
     "it here, or carry on the one from the Explorer. Change the target: H(p\\*) moves, the optimum "
     "stays KL = 0."
 )
-lesson.run_controls(state)
-lesson.derivation_live()
+theory.run_controls(state)
+theory.derivation_live()

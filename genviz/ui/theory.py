@@ -1,5 +1,5 @@
-"""The lesson's pages: the taxonomy tree of the Home page, whose leaves open the Explorer on a family,
-and the Theory page's derivation, each step beside the number from the session's live run."""
+"""The Theory page: the maximum-likelihood chain, each step beside the labelled number from the
+session's live run, the chart of all of them, and the underflow table."""
 
 from __future__ import annotations
 
@@ -12,89 +12,12 @@ from genviz.engine import Snapshot
 from genviz.lesson import FORWARD_KL, LikelihoodProduct, curve_rows, derivation
 from genviz.metrics import Result
 from genviz.models import MODELS
-from genviz.models.kinds import DENSITY_KINDS
 from genviz.targets import TARGETS
-from genviz.taxonomy import START_HERE, TREE, Node, families_at, link_query, showcase, thumbnail, unplaced
 from genviz.ui import polling
 from genviz.ui.live import progress_text, refresh_intervals, status_messages
 from genviz.ui.state import PLOTLY_CONFIG, Session, session
 from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
-
-EXPLORER = "pages/explorer.py"
-THEORY = "pages/theory.py"
-
-# ------------------------------------------------------------------ Home: the tree
-
-
-def start_here() -> None:
-    model, target = START_HERE
-    st.page_link(
-        EXPLORER,
-        label=f"Start here: a {MODELS[model].title.lower()} learns {target}",
-        icon=":material/play_circle:",
-        query_params=link_query(model, target),
-        help="opens the Explorer on this pair and starts training",
-    )
-
-
-def taxonomy_tree() -> None:
-    """The tree as nested boxes, explicit density beside implicit; each family a link at its leaf."""
-    explicit, implicit = TREE.children
-    left, right = st.columns(2, gap="medium")
-    with left:
-        _branch(explicit, (explicit.key,), 0)
-    with right:
-        _branch(implicit, (implicit.key,), 0)
-    rest = unplaced()  # a family whose branch the tree does not name yet still gets its link
-    if rest:
-        st.markdown("**Also here**")
-        for name in rest:
-            leaf_link(name)
-
-
-def _branch(node: Node, path: tuple[str, ...], depth: int) -> None:
-    with st.container(border=depth < 2):
-        prefix = "↳ today's heir: " if node.heir else ""
-        if depth < 2:
-            st.markdown(f"{'#' * (depth + 4)} {prefix}{node.title}")
-            st.caption(node.note)
-        else:
-            st.markdown(f"{prefix}**{node.title}**" + (f" — {node.note}" if node.note else ""))
-        for name in families_at(path):
-            leaf_link(name)
-        for child in node.children:
-            _branch(child, (*path, child.key), depth + 1)
-
-
-THUMBNAIL_WIDTH = 56  # pixels: the family's density after a short run, beside its link
-
-
-def leaf_link(name: str) -> None:
-    """The family's link to the Explorer, with its thumbnail (a static file) when there is one."""
-    family, target = MODELS[name], showcase(name)
-    words = DENSITY_KINDS[family.density_kind].words.replace("**", "")
-    image = thumbnail(name)
-    if image is None:
-        return _link(name, family, target, words)
-    picture, link = st.columns([1, 6], vertical_alignment="center", gap="small")
-    picture.image(str(image), width=THUMBNAIL_WIDTH)
-    with link:
-        _link(name, family, target, words)
-
-
-def _link(name: str, family: type, target: str, words: str) -> None:
-    st.page_link(
-        EXPLORER,
-        label=family.title,
-        icon=":material/play_arrow:",
-        query_params=link_query(name),
-        help=f"{family.summary} Opens the Explorer on {target} and starts training.",
-    )
-    st.caption(f"trains on {target} · {words}")
-
-
-# ------------------------------------------------------------------ Theory: the derivation, live
 
 
 def run_controls(state: Session) -> None:
