@@ -99,6 +99,7 @@ class LiveClassifier:
         self.grid: Grid = data.box.grid(GRID_RESOLUTION)
         self.handles: list[SessionHandle] = []
         self.running = False
+        self.paused_reason: str | None = None  # why the server paused a density, which paused them all
         self.probe = (0.0, 0.0)
         self.bayes = bayes_scores(data.target, data.test)
         self._target_test_log_p = data.target.log_prob(data.test.points)
@@ -127,6 +128,8 @@ class LiveClassifier:
         return None
 
     def run(self, wanted: bool) -> None:
+        if wanted:
+            self.paused_reason = None
         self.running = wanted and not self.done
         for handle in self.handles:
             handle.run(self.running)
@@ -161,7 +164,12 @@ class LiveClassifier:
             self._collect(k, handle)
             if self._due(k, handle, now):
                 self._ask(k, handle, now)
-        if self.running and self.done:
+        paused = [h for h in self.handles if _paused_by_server(h)]
+        if self.running and paused:  # by the server (an idle page, a cap, a failure): all pause
+            snapshot = paused[0].snapshot
+            name = self.data.classes[self.handles.index(paused[0])]
+            self.paused_reason = f"the density of class {name}: {snapshot.stopped or snapshot.pause_reason}"
+        if self.running and (self.done or paused):
             self.run(False)
 
     def _collect(self, k: int, handle: SessionHandle) -> None:
@@ -205,13 +213,17 @@ class LiveClassifier:
 
     @property
     def problem(self) -> str | None:
-        """A lost worker, a refused query or a rollback message worth showing."""
-        for handle, answer in zip(self.handles, self._answers, strict=False):
-            if handle.snapshot.build_error == LOST:
+        """A lost worker, a refused query, or why a density paused or rolled back, worth showing."""
+        for name, handle, answer in zip(self.data.classes, self.handles, self._answers, strict=False):
+            snapshot = handle.snapshot
+            if snapshot.build_error == LOST:
                 return LOST
             if answer is not None and answer[0].error is not None:
-                return f"a class density could not be evaluated: {answer[0].error}"
-        return None
+                return f"the density of class {name} could not be evaluated: {answer[0].error}"
+            reason = snapshot.stopped or snapshot.pause_reason or next(iter(snapshot.rollbacks), None)
+            if reason:
+                return f"the density of class {name}: {reason}"
+        return self.paused_reason
 
     def _likelihood(self, current: bool) -> tuple[torch.Tensor, int] | None:
         """log q(x | y) at the query points, (n, K), and the fewest steps behind it; None until every
@@ -265,3 +277,9 @@ class LiveClassifier:
         points = torch.cat([self.grid.points, self.data.test.points.double(), probe]).float().numpy()
         assert len(points) <= MAX_QUERY_POINTS, "the grid and test points exceed one query"
         return points
+
+
+def _paused_by_server(handle: SessionHandle) -> bool:
+    """Paused by the server, which says why (an idle page, a cap, a failed step): not by the page."""
+    snapshot = handle.snapshot
+    return not snapshot.running and bool(snapshot.pause_reason or snapshot.stopped)

@@ -31,7 +31,7 @@ def wait_for(
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Scheduler]:
-    scheduler = Scheduler(HostLimits(slots=1))
+    scheduler = Scheduler(HostLimits(slots=1, idle_pause_seconds=2.0))
     yield scheduler
     scheduler.shutdown()
 
@@ -97,3 +97,19 @@ def test_both_classifiers_train_live_and_the_point_is_judged(engine: Scheduler) 
     assert live.unusual().percentile > 5
     live.close()
     assert live.handles == [] and not live.busy
+
+
+def test_a_page_that_stops_refreshing_pauses_both_and_says_why(engine: Scheduler) -> None:
+    data = classification_data("moons", 1000, 500, 0)
+    live = LiveClassifier(data, "gmm", 5000, network_steps=5000, params=GMM)
+    assert live.build(engine) is None
+    live.run(True)
+    live.tick()
+    wait_for(lambda: not live.handles[0].snapshot.running)  # no heartbeat: the server pauses it
+    live.tick()
+    assert not live.running and not live.done
+    assert "stopped asking for updates" in live.problem
+    network = live.discriminative.step
+    live.tick()
+    assert live.discriminative.step == network  # the network pauses with the densities
+    live.close()

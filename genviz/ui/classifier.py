@@ -27,7 +27,7 @@ from genviz.classify import (
     labelled_targets,
     log_posterior,
 )
-from genviz.classify_live import GRID_RESOLUTION, LiveClassifier, Side
+from genviz.classify_live import GRID_RESOLUTION, NETWORK_STEPS, LiveClassifier, Side
 from genviz.config import MAX_SEED, MIN_SEED, ConfigError
 from genviz.engine import scheduler
 from genviz.grid import Box
@@ -126,7 +126,7 @@ FAMILY_HELP = (
     "the family of each class's density p(x | y); only families with a density can enter Bayes' rule"
 )
 PROBE_HELP = "the star on the decision regions: how unusual is it, and how is it classified?"
-STEPS_HELP = "each class density's step budget; the network has its own (1,000 Adam steps)"
+STEPS_HELP = f"each class density's step budget; the network has its own ({NETWORK_STEPS:,} Adam steps)"
 
 
 def apply(state: ClassifierState, choice: Choice) -> None:
