@@ -50,7 +50,8 @@ from genviz.worker import MAX_QUERY_POINTS, Reply
 
 GRID_RESOLUTION = 64  # cells along the shorter side of the decision-region grid
 DISCRIMINATIVE_SLICE = 0.05  # seconds of network training per refresh of the page
-QUERY_EVERY = 1.0  # seconds between two queries of one class density while it trains
+QUERY_EVERY = 1.0  # seconds between two queries of one class density while it trains, at least
+QUERY_SHARE = 0.05  # and at most this share of its training time (an ODE likelihood is costly)
 SAMPLES_PER_CLASS = 300
 NETWORK_STEPS = 1000  # the discriminative network's default budget: a second or two of one core
 
@@ -184,8 +185,11 @@ class LiveClassifier:
             return False
         answer, snapshot = self._answers[k], handle.snapshot
         fresh = answer is not None and answer[0].step == snapshot.step and answer[1] == self._version
-        wait = QUERY_EVERY if snapshot.running and answer is not None and answer[1] == self._version else 0.0
-        return not fresh and now - self._asked_at[k] >= wait
+        if fresh:
+            return False
+        if not snapshot.running or answer is None or answer[1] != self._version:
+            return True  # paused, or the judged point moved: at once
+        return now - self._asked_at[k] >= max(QUERY_EVERY, answer[0].seconds / QUERY_SHARE)
 
     def _ask(self, k: int, handle: SessionHandle, now: float) -> None:
         self._asked[k], self._asked_at[k] = (handle.ask_log_density(self._query), self._version), now

@@ -82,6 +82,7 @@ class Reply:
     method: str = ""
     error: str | None = None  # the query was refused, and why
     payload: Any = None  # another command's answer: a model file's bytes, a restored model's settings
+    seconds: float = 0.0  # what computing it took, so that the asker can space its queries
 
 
 @dataclass(frozen=True)
@@ -316,13 +317,14 @@ class Worker:
         if not _plain_points(points):
             run.reply = Reply(trainer.step, None, error=f"at most {MAX_QUERY_POINTS:,} finite (x, y) points")
             return
-        seed = trainer.config.seed + trainer.step
+        seed, start = trainer.config.seed + trainer.step, time.perf_counter()
         try:
             log_q = log_q_at(trainer.model, torch.from_numpy(points), trainer.data.box, seed)
         except (RuntimeError, ValueError) as problem:
             run.reply = Reply(trainer.step, None, error=f"{type(problem).__name__}: {problem}")
             return
-        run.reply = Reply(trainer.step, log_q.values.numpy(), log_q.kind, log_q.method)
+        spent = time.perf_counter() - start
+        run.reply = Reply(trainer.step, log_q.values.numpy(), log_q.kind, log_q.method, seconds=spent)
 
     def _samples(self, run: Run, n: int, seed: int) -> None:
         """n samples of the model from a private stream seeded with `seed`: training's is untouched."""
