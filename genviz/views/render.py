@@ -921,8 +921,8 @@ def _class_layout(fig: go.Figure, x: np.ndarray, y: np.ndarray, title: str, heig
         title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
         **_density_layout(height),
     )
-    legend = dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=11))
-    fig.update_layout(showlegend=True, legend=legend, margin=dict(b=40))  # the legend under the plane
+    legend = dict(orientation="h", y=-0.12, yanchor="top", font=dict(size=11))  # under the x ticks
+    fig.update_layout(showlegend=True, legend=legend, margin=dict(b=50))
     return fig
 
 
