@@ -12,5 +12,4 @@ st.caption(
     "that share the server's training slots; each is ranked by its KL(p‖q) on the same held-out points."
 )
 spec = compare.spec_from_controls(list(TARGETS))
-compare.buttons(state, spec)
-compare.live_compare(state)
+compare.live_compare(state, spec)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     assert "test points: **exact**" in texts(at.caption)
     assert charts(at) == ["c.bayes_regions", "c.data"]
     at.sidebar.number_input(key="c.steps").set_value(30).run()
-    at.button(key="c.train").click().run()
+    press(at, "c.train")
     assert not at.exception and not at.error
     run_until(at, trained)
     shown = scores(at)
@@ -72,7 +73,7 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
 def test_new_settings_free_the_old_classifiers_and_say_so() -> None:
     at = page()
     at.sidebar.number_input(key="c.steps").set_value(20).run()
-    at.button(key="c.train").click().run()
+    press(at, "c.train")
     state = at.session_state["genviz.classify"]
     handles = list(state.live.handles)
     assert len(handles) == 2
@@ -81,9 +82,9 @@ def test_new_settings_free_the_old_classifiers_and_say_so() -> None:
     assert "New settings" in at.info[0].value
     assert state.live is None and all(h.slot is None for h in handles)  # freed at once
     assert scores(at)[4][1].endswith("%")  # the new target's Bayes-optimal accuracy
-    at.button(key="c.train").click().run()
+    press(at, "c.train")
     assert len(state.live.handles) == 5  # one density per arm
-    at.button(key="c.train").click().run()  # pause
+    press(at, "c.train")  # pause
     assert not state.live.running
-    at.button(key="c.reset").click().run()
+    press(at, "c.reset")
     assert state.live is None and not at.exception

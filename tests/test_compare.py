@@ -12,6 +12,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 from genviz import cli, compare
@@ -178,11 +179,11 @@ def test_divergence_page_trains_both_fits_and_labels_both_divergences() -> None:
         "pair.reverse-kl.density", "pair.reverse-kl.curves",
     ]  # fmt: skip
     assert any("mode seeking" in str(m.value) for m in at.markdown)
-    at.button(key="pair.train").click().run()
+    press(at, "pair.train")
     state = at.session_state["genviz.divergences"]
     run_until(at, lambda at: min(h.snapshot.step for h in state.handles.values()) > 50)
     assert at.button(key="pair.train").label == "Pause" and not at.exception
-    at.button(key="pair.train").click().run()
+    press(at, "pair.train")
     assert not any(h.snapshot.running for h in state.handles.values())
     configs = [h.snapshot for h in state.handles.values()]
     assert all(s.history[-1].reverse_kl is not None for s in configs)
@@ -205,7 +206,7 @@ def test_compare_page_ranks_four_families() -> None:
     assert at.multiselect(key="compare.models").value == ["nsf", "maf", "gmm", "gaussian"]
     at.radio(key="compare.budget").set_value("steps").run()
     at.number_input(key="compare.steps").set_value(10).run()
-    at.button(key="compare.run").click().run()
+    press(at, "compare.run")
     state = at.session_state["genviz.compare"]
     run_until(at, lambda at: not state.active and bool(at.dataframe))
     assert not at.exception and not at.error
@@ -230,12 +231,12 @@ def test_compare_page_refuses_too_many_runs_runs_a_few_at_a_time_and_stops() -> 
     at.number_input(key="compare.seeds").set_value(2).run()
     at.multiselect(key="compare.models").set_value(["gaussian", "maf", "gmm"]).run()
     at.number_input(key="compare.s").set_value(60.0).run()
-    at.button(key="compare.run").click().run()
+    press(at, "compare.run")
     state = at.session_state["genviz.compare"]
     assert [run.started for run in state.runs] == [True] * 4 + [False] * 2  # at most 4 at a time
     assert "4 training, 2 waiting" in at.get("progress")[0].proto.text
     run_until(at, lambda at: all(run.snapshot.step > 0 for run in state.runs if run.started))
-    at.button(key="compare.stop").click().run()
+    press(at, "compare.stop")
     run_until(at, lambda at: not state.active and bool(at.dataframe))
     assert not at.exception and "stopped" in at.get("progress")[0].proto.text
     assert [run.skipped for run in state.runs] == [False] * 4 + [True] * 2

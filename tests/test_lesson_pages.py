@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from apptest_helpers import press
 from streamlit.testing.v1 import AppTest
 
 from genviz.config import RunConfig
@@ -125,9 +126,9 @@ def test_theory_trains_and_its_numbers_match_the_snapshot() -> None:
     at = theory()
     assert not at.exception
     at.selectbox(key="theory.model").select("gmm").run()
-    at.button(key="train").click().run()
+    press(at, "train")
     run_until(at, lambda at: at.session_state["genviz"].snapshot.history[-1].step > 0)
-    at.button(key="train").click().run()  # paused: the numbers stay put while they are compared
+    press(at, "train")  # paused: the numbers stay put while they are compared
     state = at.session_state["genviz"]
     run_until(at, lambda at: not state.snapshot.evaluating and not state.handle.pending)
     at.run()

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pytest
+from apptest_helpers import press
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
@@ -62,7 +63,7 @@ def texts(elements) -> str:
 def stepped(query: dict[str, str], steps: int) -> AppTest:
     at = explorer(query)
     for _ in range(steps):
-        at.button(key="step").click().run()
+        press(at, "step")
     at.run()  # the whole page (a click may rerun only the live part): the popover is drawn too
     assert step_metric(at) == steps and not at.exception
     return at
@@ -88,7 +89,7 @@ def test_export_then_import_into_a_fresh_session_continues_the_model(downloads) 
     assert [e.step for e in state.snapshot.history] == [e.step for e in exported.snapshot.history]
     assert fresh.selectbox(key="model").value == "gmm"  # the controls follow the imported model
     assert fresh.selectbox(key="target").value == "moons"
-    fresh.button(key="step").click().run()  # training continues from the imported step
+    press(fresh, "step")  # training continues from the imported step
     assert step_metric(fresh) == 4
     assert not fresh.exception and state.config == exported.config
 
@@ -136,7 +137,7 @@ def test_a_bad_file_in_the_uploader_is_refused_and_the_model_kept(good_file: byt
     assert not at.exception
     assert "Cannot import bad.zip" in texts(at.error) and words in texts(at.error)
     assert at.session_state["genviz"].config == config and step_metric(at) == 2
-    at.button(key="step").click().run()  # the model it had trains on
+    press(at, "step")  # the model it had trains on
     assert step_metric(at) == 3
 
 

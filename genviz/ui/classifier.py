@@ -34,10 +34,12 @@ from genviz.grid import Box
 from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.targets import TARGETS
+from genviz.ui import polling
 from genviz.views import render
 
 STATE_KEY = "genviz.classify"
 POLL_EVERY = 0.3  # seconds between refreshes while training or waiting for answers
+CLASSIFIER_GROUP = "classifier.live"  # the fragment group of the live view and its buttons
 FIGURE_HEIGHT = 300  # the class samples' chart; the regions' height follows the box's shape
 TRAIN_SIZES = (500, 1000, 2000, 5000, 10_000, 20_000)
 N_TEST = 2000
@@ -169,15 +171,20 @@ def reset(state: ClassifierState) -> None:
 
 
 def live_view(state: ClassifierState) -> None:
-    """The buttons and messages, then the numbers and figures in a fragment that polls while
-    anything is under way. Every widget is drawn outside the fragment, so that the page's reruns
-    never meet a widget the fragment is redrawing."""
+    """The buttons and messages, then the numbers and figures in a part that polls while anything
+    is under way (see `genviz.ui.polling`). The settings' widgets are all in the sidebar, outside
+    the group, so that a redraw never meets a widget the user is changing."""
+    polling.group(CLASSIFIER_GROUP, _classifier_group)
+
+
+def _classifier_group() -> None:
+    state = classifier_state()
     buttons(state)
     for message, show in ((state.error, st.error), (state.notice, st.info)):
         if message:
             show(message)
-    polling = state.live is not None and state.live.busy
-    st.fragment(run_every=POLL_EVERY if polling else None)(_live)()
+    active = state.live is not None and state.live.busy
+    polling.part(_live, POLL_EVERY if active else None)
 
 
 def _live() -> None:
@@ -202,9 +209,9 @@ def buttons(state: ClassifierState) -> None:
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     done = live is not None and live.done
     train.button(label, key="c.train", icon=icon, type="primary", disabled=done, width="stretch",
-                 on_click=toggle, args=(state,))  # fmt: skip
+                 on_click=polling.rerun_group(CLASSIFIER_GROUP, lambda: toggle(state)))  # fmt: skip
     reset_column.button("Reset", key="c.reset", icon=":material/restart_alt:", width="stretch",
-                        on_click=reset, args=(state,))  # fmt: skip
+                        on_click=polling.rerun_group(CLASSIFIER_GROUP, lambda: reset(state)))  # fmt: skip
 
 
 def progress_text(state: ClassifierState) -> str:

@@ -21,6 +21,7 @@ from genviz.config import RunConfig
 from genviz.cost import profile
 from genviz.engine import SessionHandle, Snapshot, scheduler
 from genviz.models import MODELS
+from genviz.ui import polling
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, target_density
 from genviz.views import render
 
@@ -33,6 +34,7 @@ MAX_PAGE_RUNS = 12  # runs (families × seeds) one page may start
 # at most this many turns in a round, whatever its size, beside other visitors' one each.
 CONCURRENT_RUNS = 4
 POLL_EVERY = 0.5
+COMPARE_GROUP = "compare.live"  # the fragment group of the live part and its buttons
 THUMB_HEIGHT = 230
 
 
@@ -189,27 +191,34 @@ BUDGET_HELP = (
 
 
 def buttons(state: CompareSession, spec: compare.CompareSpec | None) -> None:
+    """Run and Stop. Drawn in the live group, so that they follow the runs as they end by
+    themselves; a click reruns the group, which sets its refresh timer."""
     run, stop, _ = st.columns([1, 1, 3])
     blocked = spec is None or state.active
     run.button("Run comparison", key="compare.run", icon=":material/play_arrow:", type="primary",
-               disabled=blocked, on_click=lambda: state.start(spec), width="stretch")  # fmt: skip
+               disabled=blocked, on_click=polling.rerun_group(COMPARE_GROUP, lambda: state.start(spec)),
+               width="stretch")  # fmt: skip
     stop.button("Stop", key="compare.stop", icon=":material/stop:", disabled=not state.active,
-                on_click=state.stop, width="stretch")  # fmt: skip
+                on_click=polling.rerun_group(COMPARE_GROUP, state.stop), width="stretch")  # fmt: skip
 
 
 # ------------------------------------------------------------------ the live part
 
 
-def live_compare(state: CompareSession) -> None:
-    st.session_state["compare.polled"] = polled = state.active
-    st.fragment(run_every=POLL_EVERY if polled else None)(_live)()
+def live_compare(state: CompareSession, spec: compare.CompareSpec | None) -> None:
+    """The buttons, then the progress, curves and results, redrawn while runs train (see
+    `genviz.ui.polling`). `spec` is what the controls above ask for."""
+
+    def compare_group() -> None:
+        buttons(state, spec)
+        polling.part(_live, POLL_EVERY if state.active else None)
+
+    polling.group(COMPARE_GROUP, compare_group)
 
 
 def _live() -> None:
     state = compare_session()
     state.heartbeat()
-    if st.session_state.get("compare.polled") and not state.active:
-        st.rerun(scope="app")  # every run finished: the buttons and the refresh timer follow
     if not state.runs:
         st.caption("Choose a target, models and a budget, then run the comparison.")
         return

@@ -20,6 +20,7 @@ from genviz.metrics import REVERSE_KL, Result
 from genviz.models import MODELS
 from genviz.targets import REVERSE_KL_TARGETS, TARGETS
 from genviz.train import density_title
+from genviz.ui import polling
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, target_density
 from genviz.views import render
 
@@ -32,6 +33,7 @@ PAIR_N_TEST = 5000  # held-out points of each fit
 # so that the two differ only in the objective.
 FAMILY_SETTINGS: dict[str, dict[str, Any]] = {"gmm": {"fit": "gradient", "components": 8}}
 POLL_EVERY = 0.4  # seconds between redraws while a fit trains
+PAIR_GROUP = "pair.live"  # the fragment group of the live panels and their buttons
 PANEL_HEIGHT = 270
 
 
@@ -116,8 +118,8 @@ def pair_session() -> PairSession:
 
 
 def controls(state: PairSession) -> None:
-    """Target and family pickers, and the buttons; a change of pair rebuilds both fits."""
-    target_column, model_column, train, reset = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    """Target and family pickers; a change of pair rebuilds both fits."""
+    target_column, model_column = st.columns(2, vertical_alignment="bottom")
     targets, models = list(REVERSE_KL_TARGETS), offered_models()
     target = target_column.selectbox(
         "Target", targets, index=targets.index(state.target), key="pair.target", help=TARGET_HELP
@@ -127,14 +129,19 @@ def controls(state: PairSession) -> None:
         format_func=lambda name: f"{MODELS[name].title} ({name})",
     )  # fmt: skip
     state.choose(target, model)
+
+
+def buttons(state: PairSession) -> None:
+    """Start/Pause and Reset. Drawn in the live group, so that their labels follow training as it
+    ends by itself; a click reruns the group, which sets its refresh timer."""
+    train, reset, _ = st.columns([1, 1, 4], vertical_alignment="center")
     running = state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Start", ":material/play_arrow:")
     done = all(h.snapshot.done for h in state.handles.values())
-    train.button(label, key="pair.train", icon=icon, type="primary", on_click=state.toggle, disabled=done,
-                 width="stretch")  # fmt: skip
-    reset.button(
-        "Reset", key="pair.reset", icon=":material/restart_alt:", on_click=state.build, width="stretch"
-    )
+    train.button(label, key="pair.train", icon=icon, type="primary", disabled=done, width="stretch",
+                 on_click=polling.rerun_group(PAIR_GROUP, state.toggle))  # fmt: skip
+    reset.button("Reset", key="pair.reset", icon=":material/restart_alt:", width="stretch",
+                 on_click=polling.rerun_group(PAIR_GROUP, state.build))  # fmt: skip
     if state.error:
         st.error(state.error)
 
@@ -149,16 +156,20 @@ MODEL_HELP = "families that draw reparameterised samples with their exact log q:
 
 
 def live_pair(state: PairSession) -> None:
-    """The target and the two fits, redrawn while either trains."""
-    st.session_state["pair.polled"] = polled = state.polling
-    st.fragment(run_every=POLL_EVERY if polled else None)(_panels)()
+    """The buttons, the target and the two fits, redrawn while either trains (see
+    `genviz.ui.polling`)."""
+    polling.group(PAIR_GROUP, _pair_group)
+
+
+def _pair_group() -> None:
+    state = pair_session()
+    buttons(state)
+    polling.part(_panels, POLL_EVERY if state.polling else None)
 
 
 def _panels() -> None:
     state = pair_session()
     snapshots = state.snapshots
-    if st.session_state.get("pair.polled") and not state.polling:
-        st.rerun(scope="app")  # training ended: the buttons and the refresh timer follow
     x, y, log_p = target_density(state.target, TARGET_RESOLUTION)
     cmax = render.density_scale(log_p, None)
     columns = st.columns(3, gap="small")
