@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from genviz.metrics import Result, unavailable
+from genviz.metrics import Result, at_floor, unavailable
 from genviz.models.base import GenerativeModel
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _gap(nll: Result, entropy: Result) -> Result:
         return unavailable(name, why)
     kind = "estimate" if "estimate" in (nll.kind, entropy.kind) else nll.kind
     method = "the held-out NLL minus the target's entropy; ± the NLL's standard error"
-    return Result(name, nll.value - entropy.value, nll.se, kind, method)
+    return at_floor(Result(name, nll.value - entropy.value, nll.se, kind, method))
 
 
 def _sample_entropy(nll: Result, kl: Result) -> Result:

@@ -56,6 +56,17 @@ class Result:
         return asdict(self)
 
 
+def at_floor(result: Result) -> Result:
+    """A divergence estimate, never shown below its floor: a KL is ≥ 0, so an estimate that sampling
+    noise or a grid's error put below 0 is shown as 0, with the raw figure in its method."""
+    if result.value is None or result.value >= 0:
+        return result
+    method = _joined(
+        result.method, f"the estimate was {result.value:.2g}, below the KL's floor 0: shown at 0"
+    )
+    return Result(result.name, 0.0, result.se, result.kind, method)
+
+
 def unavailable(name: str, why: str) -> Result:
     return Result(name, None, None, "unavailable", why)
 
@@ -180,7 +191,7 @@ def kl_monte_carlo(
     method = f"Monte Carlo on {held_out_points(len(log_p), of)}"
     if target.density_known != "exact":
         method += f"; log p by {target.density_known}"
-    return Result("KL", value, se, kind, _joined(method, log_q.method))
+    return at_floor(Result("KL", value, se, kind, _joined(method, log_q.method)))
 
 
 REVERSE_KL = "KL(q‖p)"
@@ -222,7 +233,7 @@ def kl_reverse(model: GenerativeModel, target: Target | None, n: int, seed: int)
             "where p = 0 makes the unrestricted KL(q‖p) infinite)"
         )
     kind: Kind = "estimate" if target.density_known == "estimated" else "exact"
-    return Result(REVERSE_KL, value, se, kind, _joined(method, model.density_method))
+    return at_floor(Result(REVERSE_KL, value, se, kind, _joined(method, model.density_method)))
 
 
 def other_nlls(model: GenerativeModel, x: torch.Tensor, of: int | None = None) -> tuple[Result, ...]:
@@ -246,4 +257,6 @@ def kl_quadrature(log_p_grid: torch.Tensor, log_q_grid: torch.Tensor, grid: Grid
     integrand = torch.where(p > 0, p * (log_p_grid.double() - log_q_grid.double()), torch.zeros_like(p))
     value = float(integrand.sum() * grid.cell_area)
     # An estimate: the midpoint rule's grid error and the box truncation are not in an error bar.
-    return Result("KL", value, None, "estimate", f"quadrature on a {grid.m}×{grid.k} grid over the box")
+    return at_floor(
+        Result("KL", value, None, "estimate", f"quadrature on a {grid.m}×{grid.k} grid over the box")
+    )

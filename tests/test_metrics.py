@@ -11,6 +11,7 @@ from torch.distributions import Categorical, MixtureSameFamily, MultivariateNorm
 from genviz.metrics import (
     LogQ,
     Result,
+    at_floor,
     entropy_result,
     held_out_nll,
     kl_monte_carlo,
@@ -119,3 +120,23 @@ def test_results_say_what_they_are() -> None:
     assert upper.kind == "bound" and "ELBO" in upper.method
     assert entropy_result(None).kind == "unavailable"
     assert entropy_result(TARGETS["checkerboard"]).value == pytest.approx(math.log(32))
+
+
+def test_a_divergence_estimate_below_zero_is_shown_at_its_floor() -> None:
+    noisy = at_floor(Result("KL", -0.004, 0.003, "exact", "Monte Carlo on 1,000 held-out points"))
+    assert noisy.value == 0.0 and noisy.se == 0.003 and noisy.kind == "exact"
+    assert "-0.004" in noisy.method and "floor" in noisy.method
+    fine = Result("KL", 0.02, 0.003, "exact", "m")
+    assert at_floor(fine) is fine
+
+
+def test_the_monte_carlo_kl_of_the_target_itself_is_never_negative() -> None:
+    """q = p exactly: the paired differences are all zero or, with a little noise, average either side
+    of zero; what is shown never falls below 0."""
+    target = TARGETS["8gaussians"]
+    x = target.sample(2000, torch.Generator().manual_seed(3))
+    log_p = target.log_prob(x)
+    for shift in (-1e-3, 0.0, 1e-3):
+        noise = shift + 1e-3 * torch.randn(len(x), generator=torch.Generator().manual_seed(4)).double()
+        result = kl_monte_carlo(log_p, LogQ(log_p + noise, "exact", ""), target)
+        assert result.value is not None and result.value >= 0
