@@ -15,9 +15,11 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MAX_CHARS = 500
 MAX_NODES = 200  # expression nodes: bounds the work per evaluated point
@@ -26,41 +28,50 @@ MAX_EXPONENT = 16  # |p| in a ** p; larger ones only overflow
 MAX_TERMS = 8  # arguments of logsumexp, minimum and maximum
 EXAMPLE = "-((x**2 + y**2)**0.5 - 2)**2 / 0.08"
 
-Values = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> values, float64
+Values = Callable[[Any, Any], Any]  # (x, y) float64 tensors -> values, float64
 
-
-def _logsumexp(*terms: torch.Tensor) -> torch.Tensor:
-    return torch.logsumexp(torch.stack(torch.broadcast_tensors(*terms)), 0)
-
-
-# name -> (fewest arguments, most arguments, the operation)
-FUNCTIONS: dict[str, tuple[int, int, Callable[..., torch.Tensor]]] = {
-    "exp": (1, 1, torch.exp),
-    "log": (1, 1, torch.log),
-    "sqrt": (1, 1, torch.sqrt),
-    "abs": (1, 1, torch.abs),
-    "sin": (1, 1, torch.sin),
-    "cos": (1, 1, torch.cos),
-    "tanh": (1, 1, torch.tanh),
-    "sigmoid": (1, 1, torch.sigmoid),
-    "logsumexp": (1, MAX_TERMS, _logsumexp),
-    "minimum": (2, MAX_TERMS, lambda *terms: reduce(torch.minimum, terms)),
-    "maximum": (2, MAX_TERMS, lambda *terms: reduce(torch.maximum, terms)),
+# name -> (fewest arguments, most arguments); each name's torch operation is in `_operations`.
+FUNCTIONS: dict[str, tuple[int, int]] = {
+    "exp": (1, 1),
+    "log": (1, 1),
+    "sqrt": (1, 1),
+    "abs": (1, 1),
+    "sin": (1, 1),
+    "cos": (1, 1),
+    "tanh": (1, 1),
+    "sigmoid": (1, 1),
+    "logsumexp": (1, MAX_TERMS),
+    "minimum": (2, MAX_TERMS),
+    "maximum": (2, MAX_TERMS),
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
 ALLOWED = "use x, y, pi, e, numbers, + - * / **, where(condition, a, b) and " + ", ".join(FUNCTIONS)
-BINARY: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    ast.Add: torch.add,
-    ast.Sub: torch.sub,
-    ast.Mult: torch.mul,
-    ast.Div: torch.div,
-}
-COMPARE: dict[type, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    ast.Lt: torch.lt,
-    ast.LtE: torch.le,
-    ast.Gt: torch.gt,
-    ast.GtE: torch.ge,
-}
+BINARY: dict[type, str] = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+COMPARE: dict[type, str] = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
+
+
+@lru_cache(maxsize=1)
+def _operations() -> dict[str, Callable[..., Any]]:
+    """The torch operation of every name above, imported when a formula is first evaluated: reading
+    one, and refusing it, needs no torch, so the command line refuses a bad formula at once."""
+    import torch
+
+    def logsumexp(*terms: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(torch.stack(torch.broadcast_tensors(*terms)), 0)
+
+    return {
+        "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs,
+        "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+        "logsumexp": logsumexp,
+        "minimum": lambda *terms: reduce(torch.minimum, terms),
+        "maximum": lambda *terms: reduce(torch.maximum, terms),
+        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+        "lt": torch.lt, "le": torch.le, "gt": torch.gt, "ge": torch.ge,
+        "pow": torch.pow, "where": torch.where, "and": torch.logical_and,
+        "constant": lambda value: torch.tensor(value, dtype=torch.float64),
+    }  # fmt: skip
+
+
 # What a refused construct is called in a message.
 REFUSED: dict[type, str] = {
     ast.Lambda: "a lambda",
@@ -101,6 +112,8 @@ class Formula:
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """points: (n, 2) -> (n,) float64."""
+        import torch
+
         x, y = points[:, 0].double(), points[:, 1].double()
         return torch.broadcast_to(self.values(x, y), x.shape)
 
@@ -151,7 +164,7 @@ class _Builder:
     def build(self, node: ast.expr) -> Values:
         if isinstance(node, ast.Constant):
             value = _number(node.value, self._source(node))
-            return lambda x, y: torch.tensor(value, dtype=torch.float64)
+            return lambda x, y: _operations()["constant"](value)
         if isinstance(node, ast.Name):
             return self._name(node)
         if isinstance(node, ast.UnaryOp):
@@ -176,7 +189,7 @@ class _Builder:
             return lambda x, y: y
         if node.id in CONSTANTS:
             value = CONSTANTS[node.id]
-            return lambda x, y: torch.tensor(value, dtype=torch.float64)
+            return lambda x, y: _operations()["constant"](value)
         raise FormulaError(f"`{node.id}` is not allowed: {ALLOWED}")
 
     def _unary(self, node: ast.UnaryOp) -> Values:
@@ -194,7 +207,7 @@ class _Builder:
         if operation is None:
             raise FormulaError(f"`{OPERATORS.get(type(node.op), '?')}` is not allowed: {ALLOWED}")
         left, right = self.build(node.left), self.build(node.right)
-        return lambda x, y: operation(left(x, y), right(x, y))
+        return lambda x, y: _operations()[operation](left(x, y), right(x, y))
 
     def _power(self, node: ast.BinOp) -> Values:
         """base ** p with p a number in [−MAX_EXPONENT, MAX_EXPONENT]: a power tower could only overflow."""
@@ -205,7 +218,7 @@ class _Builder:
                 f"{MAX_EXPONENT}, got `{self._source(node.right)}`"
             )
         base = self.build(node.left)
-        return lambda x, y: torch.pow(base(x, y), exponent)
+        return lambda x, y: _operations()["pow"](base(x, y), exponent)
 
     def _call(self, node: ast.Call) -> Values:
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -216,12 +229,12 @@ class _Builder:
             raise FormulaError(f"`{name}(…)` takes no keyword arguments")
         if name == "where":
             return self._where(node)
-        fewest, most, operation = FUNCTIONS[name]
+        fewest, most = FUNCTIONS[name]
         if not fewest <= len(node.args) <= most:
             wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
             raise FormulaError(f"`{name}(…)` takes {wanted} argument(s), got {len(node.args)}")
         arguments = [self.build(argument) for argument in node.args]
-        return lambda x, y: operation(*(argument(x, y) for argument in arguments))
+        return lambda x, y: _operations()[name](*(argument(x, y) for argument in arguments))
 
     def _where(self, node: ast.Call) -> Values:
         if len(node.args) != 3 or not isinstance(node.args[0], ast.Compare):
@@ -230,7 +243,7 @@ class _Builder:
             )
         condition = self._condition(node.args[0])
         then, otherwise = self.build(node.args[1]), self.build(node.args[2])
-        return lambda x, y: torch.where(condition(x, y), then(x, y), otherwise(x, y))
+        return lambda x, y: _operations()["where"](condition(x, y), then(x, y), otherwise(x, y))
 
     def _condition(self, node: ast.Compare) -> Values:
         """a < b, or a chain a < b <= c (each pair must hold)."""
@@ -241,8 +254,9 @@ class _Builder:
 
         def holds(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             values = [term(x, y) for term in terms]
-            pairs = [test(a, b) for test, a, b in zip(tests, values, values[1:], strict=False)]
-            return reduce(torch.logical_and, pairs)
+            operations = _operations()
+            pairs = [operations[test](a, b) for test, a, b in zip(tests, values, values[1:], strict=False)]
+            return reduce(operations["and"], pairs)
 
         return holds
 

@@ -344,6 +344,19 @@ def test_the_command_line_takes_a_hostile_formula_in_a_fresh_process(tmp_path: P
     assert not (tmp_path / "r").exists() and not (ROOT / "pwned").exists()
 
 
+@pytest.mark.parametrize("args", [["--formula", "a.b"], ["--formula=x**99"], ["--formula", "-x**2 +* y"]])
+def test_an_unreadable_formula_is_refused_before_torch_is_imported(args: list[str], tmp_path: Path) -> None:
+    """`-X importtime` lists every module the process imported: a refusal that waited for torch's
+    import (about two seconds) would list it."""
+    command = [sys.executable, "-X", "importtime", "-m", "genviz", "train", *args]
+    command += ["--out", str(tmp_path / "r")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    said = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert done.returncode == 2 and len(said) == 1 and said[0].startswith("error: ")
+    assert "torch" not in imported and "genviz.formula" in imported, imported
+
+
 # ------------------------------------------------------------------ the page
 
 SMALL = {"model": "nsf", "p.transforms": "1", "p.hidden": "16,16"}
