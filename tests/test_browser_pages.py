@@ -1,4 +1,4 @@
-"""The Forward vs reverse KL and Compare pages in headless Chromium (`python -m pytest -m browser`):
+"""The Forward vs reverse KL, Compare and About pages in headless Chromium (`python -m pytest -m browser`):
 each trains through the live engine and shows its labelled numbers and charts without an exception."""
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ pytest.importorskip("playwright.sync_api")
 
 import test_browser  # noqa: E402  (its server, browser and page fixtures, used here as they are)
 from test_browser import assert_no_exception, metrics  # noqa: E402
+
+from genviz.models import MODELS  # noqa: E402
+from genviz.targets import TARGETS  # noqa: E402
 
 server, browser, page = test_browser.server, test_browser.browser, test_browser.page
 
@@ -43,4 +46,14 @@ def test_compare_page_ranks_the_default_families(server: str, page) -> None:
     page.get_by_role("button", name="Run comparison").click()
     page.get_by_text("Leaderboard", exact=True).wait_for(timeout=120_000)
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=30_000)
+    assert_no_exception(page)
+
+
+def test_about_page_lists_every_family_and_target(server: str, page) -> None:
+    open_page(page, server, "About")
+    page.get_by_role("heading", name="Exact, bound, estimate").wait_for(timeout=60_000)  # the last one
+    page.get_by_text(TARGETS["banana"].description).wait_for(timeout=60_000)  # the tables are drawn
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    missing = [name for name in [*(f.title for f in MODELS.values()), *TARGETS] if name not in text]
+    assert not missing, missing
     assert_no_exception(page)
