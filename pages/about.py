@@ -4,26 +4,19 @@ import streamlit as st
 
 from genviz.models import MODELS
 from genviz.targets import TARGETS
-
-TAXONOMY = {  # branch -> what the literature puts there, after Goodfellow (2016)
-    "explicit › tractable": "autoregressive (NADE, MADE, PixelCNN); change of variables (flows)",
-    "explicit › approximate › variational": "variational autoencoders (an ELBO)",
-    "explicit › approximate › markov chain": "Boltzmann machines; energy-based models with MCMC",
-    "implicit › direct": "generative adversarial networks",
-    "implicit › markov chain": "generative stochastic networks",
-    "heirs: diffusion, flow matching": "denoising diffusion, score matching, flow matching",
-}
-HEIRS = ("diffusion", "score", "flow matching")
+from genviz.taxonomy import families_at, walk
 
 
-def on_branch(family_branch: str, branch: str) -> bool:
-    heir = any(word in family_branch.lower() for word in HEIRS)
-    return heir if branch.startswith("heirs") else family_branch.lower().startswith(branch) and not heir
-
-
-def available(branch: str) -> str:
-    names = [f"{f.title} ({name})" for name, f in MODELS.items() if on_branch(f.branch, branch)]
-    return ", ".join(names) or "—"
+def branch_rows() -> list[dict[str, str]]:
+    """One row per branch of the taxonomy that has families here, from the tree Home draws."""
+    rows = []
+    for path, node in walk():
+        names = families_at(path)
+        if names:
+            branch = " › ".join(path) + (" (a later heir)" if node.heir else "")
+            trained = ", ".join(f"{MODELS[name].title} ({name})" for name in names)
+            rows.append({"branch": branch, "in the literature": node.note, "available here": trained})
+    return rows
 
 
 st.title("About genviz")
@@ -47,8 +40,7 @@ st.markdown(
     "through the probability-flow ODE, which this app does. **Available here** lists the families this app "
     "trains now; the model picker lists them in this order."
 )
-rows = [{"branch": b, "in the literature": e, "available here": available(b)} for b, e in TAXONOMY.items()]
-st.table(rows, hide_index=True)
+st.table(branch_rows(), hide_index=True)
 
 st.header("Targets")
 facts = [t.describe() for t in TARGETS.values()]
