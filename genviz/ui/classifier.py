@@ -147,8 +147,11 @@ def apply(state: ClassifierState, choice: Choice) -> None:
     state.notice = "New settings: press Train to train both classifiers on the new data."
 
 
-def toggle(state: ClassifierState) -> None:
-    """Train (building the classifiers first if needed) or pause."""
+def set_training(state: ClassifierState, wanted: bool) -> None:
+    """Train (building the classifiers first if needed) or pause, as the button the user saw said:
+    a click delivered twice asks for the same thing twice."""
+    if state.live is None and not wanted:
+        return
     if state.live is None:
         live = LiveClassifier(state.data, state.choice.family, state.choice.steps)
         live.set_probe(*state.probe)
@@ -158,7 +161,7 @@ def toggle(state: ClassifierState) -> None:
             state.error = f"Cannot train: {problem}"
             return
         state.live, state.notice, state.error = live, None, None
-    state.live.run(not state.live.running)
+    state.live.run(wanted)
 
 
 def reset(state: ClassifierState) -> None:
@@ -208,8 +211,9 @@ def buttons(state: ClassifierState) -> None:
     running = live is not None and live.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     done = live is not None and live.done
+    start_or_pause = polling.rerun_group(CLASSIFIER_GROUP, lambda: set_training(state, not running))
     train.button(label, key="c.train", icon=icon, type="primary", disabled=done, width="stretch",
-                 on_click=polling.rerun_group(CLASSIFIER_GROUP, lambda: toggle(state)))  # fmt: skip
+                 on_click=start_or_pause)  # fmt: skip
     reset_column.button("Reset", key="c.reset", icon=":material/restart_alt:", width="stretch",
                         on_click=polling.rerun_group(CLASSIFIER_GROUP, lambda: reset(state)))  # fmt: skip
 

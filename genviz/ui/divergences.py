@@ -92,8 +92,8 @@ class PairSession:
         """Training, or a paused fit's full evaluation (or a command's answer) still on its way."""
         return any(h.snapshot.running or h.snapshot.evaluating or h.pending for h in self.handles.values())
 
-    def toggle(self) -> None:
-        wanted = not self.running
+    def set_training(self, wanted: bool) -> None:
+        """Train or pause both fits, as the button the user saw said (a repeated click is harmless)."""
         for handle in self.handles.values():
             handle.run(wanted and not handle.snapshot.done)
 
@@ -138,8 +138,9 @@ def buttons(state: PairSession) -> None:
     running = state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Start", ":material/play_arrow:")
     done = all(h.snapshot.done for h in state.handles.values())
+    start_or_pause = polling.rerun_group(PAIR_GROUP, lambda: state.set_training(not running))
     train.button(label, key="pair.train", icon=icon, type="primary", disabled=done, width="stretch",
-                 on_click=polling.rerun_group(PAIR_GROUP, state.toggle))  # fmt: skip
+                 on_click=start_or_pause)  # fmt: skip
     reset.button("Reset", key="pair.reset", icon=":material/restart_alt:", width="stretch",
                  on_click=polling.rerun_group(PAIR_GROUP, state.build))  # fmt: skip
     if state.error:

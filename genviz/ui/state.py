@@ -187,9 +187,10 @@ class Session:
     def step_once(self) -> None:
         self.handle.step()
 
-    def toggle(self) -> None:
-        snapshot = self.snapshot
-        self.handle.run(not snapshot.running and not snapshot.done)
+    def set_training(self, wanted: bool) -> None:
+        """Train or pause, as the button the user saw said: a click Streamlit delivers twice then
+        asks for the same thing twice, where a toggle would undo itself."""
+        self.handle.run(wanted and not self.snapshot.done)
 
 
 def page_budget(config: RunConfig, step: int, seconds: float) -> RunConfig:

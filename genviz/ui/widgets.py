@@ -243,7 +243,8 @@ def buttons(state: Session) -> None:
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     common: dict[str, Any] = {"width": "stretch"}
     toggle, step_once, reset_model = (
-        rerun_group(LIVE_KEY, a) for a in (state.toggle, state.step_once, state.reset)
+        rerun_group(LIVE_KEY, a)
+        for a in (lambda: state.set_training(not running), state.step_once, state.reset)
     )
     train.button(label, key="train", icon=icon, type="primary", on_click=toggle, disabled=done, **common)
     step.button("Step", key="step", icon=":material/skip_next:", on_click=step_once, disabled=done, **common)
