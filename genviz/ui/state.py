@@ -9,8 +9,6 @@ grids never change, so they are cached with `st.cache_data`.
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,9 +42,6 @@ def chart_config(chart: str) -> dict[str, Any]:
     return {**PLOTLY_CONFIG, "toImageButtonOptions": {**PNG_OPTIONS, "filename": f"genviz-{chart}"}}
 
 
-CLICK_REPEAT_SECONDS = 1.0  # a Train/Pause reversal sooner than this is a click delivered twice
-
-
 @dataclass
 class Session:
     """One user's run: the configuration, the handle of its model, and what the page says about them."""
@@ -67,7 +62,6 @@ class Session:
     canvas_revision: int = 0  # bumped on every change: a fresh canvas widget, its selection empty
     points_drawn: bool = False  # the points came from the canvas, not from a file
     import_error: str | None = None  # why the last model file was refused
-    last_training_click: tuple[float, bool] = (-math.inf, False)  # when, and what it asked for
     export_error: str | None = None  # why the last export failed
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
@@ -194,14 +188,8 @@ class Session:
         self.handle.step()
 
     def set_training(self, wanted: bool) -> None:
-        """Train or pause, as the button the user saw said. On a cold server Streamlit can deliver one
-        click twice, the second time to the button redrawn after the first (Pause after Train): a
-        reversal within `CLICK_REPEAT_SECONDS` of the last click is that, not a second click."""
-        now = time.monotonic()
-        when, asked = self.last_training_click
-        if asked != wanted and now - when < CLICK_REPEAT_SECONDS:
-            return
-        self.last_training_click = (now, wanted)
+        """Train or pause, as the button the user saw said: a click Streamlit delivers twice then
+        asks for the same thing twice, where a toggle would undo itself."""
         self.handle.run(wanted and not self.snapshot.done)
 
 
