@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import multiprocessing
 import queue
 import sys
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the server starts its workers before it imports torch, so t
     from genviz.train import Evaluation
     from genviz.worker import DensityFrame, Reply, Update, ViewFrame
 
+_LOG = logging.getLogger(__name__)
 BUILD_TIMEOUT = 120.0  # a build waits for a worker that may still be starting
 COMMAND_TIMEOUT = 10.0
 RATE_WINDOW = 3.0  # seconds of updates behind the wall-clock steps/s
@@ -263,6 +265,10 @@ class Slot:
         self.process = context.Process(target=_worker, args=(self.inbox, self.outbox, limits), daemon=True)
         with _plain_main():
             self.process.start()
+        # Only the worker writes updates. With this process's copy of the pipe's write end closed, a
+        # worker killed half-way through an update ends the pipe (EOF) instead of leaving the reader
+        # waiting forever for the rest of a message that will never come.
+        self.outbox._writer.close()
         self.reader = threading.Thread(target=self._read, name=f"genviz-slot-{self.index}", daemon=True)
         self.reader.start()
 
@@ -278,8 +284,16 @@ class Slot:
                 if not process.is_alive():
                     return self._restart()
                 continue
-            except (EOFError, OSError):
-                return
+            except Exception as error:
+                # The end of the pipe: the worker died, perhaps half-way through an update. Anything
+                # else: an update this server cannot read. Either way its sessions are told, not frozen.
+                if self.scheduler.closed:
+                    return
+                if not isinstance(error, EOFError):
+                    _LOG.exception("training slot %d: unreadable update; restarting its worker", self.index)
+                process.kill()
+                process.join(timeout=5)
+                return self._restart()
             if isinstance(update, tuple):  # ("census", sessions)
                 self._census.put(set(update[1]))
                 continue

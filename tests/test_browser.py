@@ -29,6 +29,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT_VARIABLE = "GENVIZ_SCREENSHOT"  # where to keep the screenshot; a temporary file otherwise
 FAMILY_SHOTS_VARIABLE = "GENVIZ_FAMILY_SHOTS"  # a folder for one screenshot per family, if set
+SERVER_LOG_VARIABLE = "GENVIZ_SERVER_LOG"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -67,7 +68,10 @@ def server() -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
     command += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # GENVIZ_SERVER_LOG names a file for the server's output, to see what it did when a test fails
+    log = os.environ.get(SERVER_LOG_VARIABLE)
+    output = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the server)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process)
@@ -78,6 +82,17 @@ def server() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log:
+            output.close()
+
+
+@pytest.fixture(autouse=True)
+def mark_server_log(request) -> None:
+    """Each test's start in the server's log, when it is kept."""
+    log = os.environ.get(SERVER_LOG_VARIABLE)
+    if log:
+        with open(log, "a") as out:
+            out.write(f"==== {time.strftime('%H:%M:%S')} {request.node.name}\n")
 
 
 @pytest.fixture(scope="module")

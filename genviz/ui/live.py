@@ -57,16 +57,18 @@ def _live_parts() -> None:
     fast, curves, details = refresh_intervals() if active else (None, None, None)
     left, right = st.columns([2, 1.15], gap="small")
     with left:
+        buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
         polling.part(_numbers_and_densities, fast)
     with right:
         polling.part(_curves, curves)
-    polling.part(_details, details)
+    st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
+    polling.part(_texts, details)
+    family_view(state, details)
 
 
 def _numbers_and_densities() -> None:
     state = session()
     snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
-    buttons(state)
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
     status_messages(snapshot)
     metrics_row(state, snapshot)
@@ -95,14 +97,10 @@ def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
     return nll, render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT)
 
 
-def _details() -> None:
-    state = session()
-    snapshot = state.snapshot
-    if not snapshot.ready:
-        return
-    st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
-    labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
-    family_view(state, snapshot)
+def _texts() -> None:
+    snapshot = session().snapshot
+    if snapshot.ready:
+        labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
 
 
 # ------------------------------------------------------------------ numbers
@@ -162,7 +160,14 @@ def _result_metric(column: Any, label: str, result: Result, note: str | None = N
     help = f"{what}{result.kind}: {result.method}" + (
         "; ± one standard error" if result.se is not None else ""
     )
-    _card(column, f"{label} · {result.kind}", f"{result.value:.3f}", spread, help)
+    value = f"{result.value:.3f}"
+    if result.error is not None:  # an estimator with a calibrated error: the error is the wider bar
+        spread = f"± {result.error:g} estimator error"
+        help += f"; the estimator was off by up to {result.error:g} where the exact value is known"
+        if result.at_its_floor:
+            value = f"≈ {result.floor:.3f}" if result.floor else "≈ 0"
+            spread = f"within ±{result.error:g} (estimate {result.value:.3f})"
+    _card(column, f"{label} · {result.kind}", value, spread, help)
 
 
 def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> None:
@@ -235,8 +240,9 @@ def model_panel(frame: DensityFrame, cmax: float, title: str) -> Any:
     )  # fmt: skip
 
 
-def family_view(state: Session, snapshot: Snapshot) -> None:
-    """The family's own figure, with its sliders beside it."""
+def family_view(state: Session, every: float | None) -> None:
+    """The family's own figure, polling every `every` seconds, with its sliders beside it (in the
+    group, as every widget of a live page)."""
     family = MODELS[state.config.model]
     if family.view is GenerativeModel.view:
         return
@@ -246,14 +252,20 @@ def family_view(state: Session, snapshot: Snapshot) -> None:
         for control in family.view_controls:
             view_slider(state.config.model, control)
         st.caption(family.summary)
-    frame = snapshot.view
+    with figure_column:
+        polling.part(_family_figure, every)
+
+
+def _family_figure() -> None:
+    state = session()
+    frame = state.snapshot.view
     if frame is None:
-        figure_column.caption("The view is drawn once the model has trained a little.")
+        st.caption("The view is drawn once the model has trained a little.")
     elif frame.error is not None:
-        figure_column.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
+        st.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
     elif frame.view is not None:
         figure = state.figure("view", (frame.step, frame.controls), lambda: render.figure(frame.view))
-        figure_column.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+        st.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
 
 
 def _view_controls(state: Session) -> dict[str, float]:

@@ -10,6 +10,11 @@ So they are declared inside one keyed fragment, the *group*:
 - The group's slow heartbeat reruns it every `HEARTBEAT` seconds, so the polling stops on its own
   soon after a run ends by itself (a step budget, a host's cap, an evaluation that arrived).
 
+Every widget of a live page (a button, a checkbox, a slider) goes in the group, never in a part.
+A part that stops or starts polling is a new fragment, and Streamlit drops a click on a widget
+whose fragment has just been replaced (the browser still names the old one): a Train click in the
+second the first evaluation arrives would be lost. The group's key keeps its identity.
+
 Nothing here reruns the whole page. In Streamlit a whole-page rerun requested from inside a
 fragment (`st.rerun(scope="app")` in a fragment or its callbacks) races with the fragments' own
 timed reruns: under load the browser receives elements for a page layout it no longer has ("Bad

@@ -72,6 +72,7 @@ def _derivation_part() -> None:
     state = session()
     snapshot = state.snapshot
     active = snapshot.running or snapshot.evaluating or state.handle.pending
+    buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
     polling.part(_derivation, refresh_intervals()[1] if active else None)
 
 
@@ -89,7 +90,6 @@ def _heartbeat(state: Session) -> Snapshot:
 def _derivation() -> None:
     state = session()
     snapshot = _heartbeat(state)
-    buttons(state)
     st.progress(snapshot.progress, text=progress_text(state, snapshot))
     status_messages(snapshot)
     if not snapshot.ready:

@@ -236,8 +236,8 @@ LIVE_KEY = "live"  # the fragment group of the Explorer's live view, which its b
 
 
 def buttons(state: Session) -> None:
-    """Train/Pause, Step and Reset. They are drawn with the live numbers, so that their labels follow
-    training as it ends by itself; a click reruns the live view, which sets its refresh timers."""
+    """Train/Pause, Step and Reset, drawn in the live group: a click reruns the group, which sets its
+    refresh timers, and the group's heartbeat makes their labels follow training as it ends by itself."""
     train, step, reset, _ = st.columns([1, 1, 1, 1.4], vertical_alignment="center")
     done, running = state.snapshot.done, state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
