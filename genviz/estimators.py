@@ -17,6 +17,8 @@ import torch
 from genviz.grid import Grid
 
 KNN_K = 10
+# nats: the largest error of a k-NN KL where the exact KL is known, rounded up (benchmarks.calibration)
+KNN_KL_ERROR = 0.08
 DIRECT = "donot_use_mm_for_euclid_dist"
 KNN_PAIRS = 1 << 22  # (query point, sample) distances per block: 16 MB of float32
 KDE_FACTOR = 0.5  # bandwidth = factor × Scott's rule: Scott's alone blurs multimodal targets

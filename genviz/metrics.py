@@ -9,12 +9,12 @@ gives a much smaller standard error than subtracting two separate estimates.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import torch
 
-from genviz.estimators import knn_log_density, knn_method
+from genviz.estimators import KNN_KL_ERROR, knn_log_density, knn_method
 from genviz.grid import Box, Grid
 from genviz.models.base import DensityKind, GenerativeModel
 from genviz.models.kinds import DENSITY_KINDS
@@ -44,27 +44,45 @@ class Result:
     se: float | None
     kind: Kind
     method: str
+    # An estimator's own error, measured where the exact value is known (`benchmarks.calibration`),
+    # and the floor the quantity cannot go below (0 for a KL, H(p) for an NLL), where both apply.
+    error: float | None = None
+    floor: float | None = None
+
+    @property
+    def at_its_floor(self) -> bool:
+        """The estimate is within its estimator's error of the floor: '≈ 0', not a figure to trust."""
+        if self.value is None or self.error is None or self.floor is None:
+            return False
+        return self.value - self.error <= self.floor
 
     def text(self, digits: int = 3) -> str:
         """e.g. 'KL = 0.041 ± 0.003 (exact, Monte Carlo on 20,000 held-out points)'."""
         if self.value is None:
             return f"{self.name}: unavailable ({self.method})"
         spread = f" ± {self.se:.{digits}f}" if self.se is not None else ""
+        if self.error is not None:
+            spread += f", estimator error ±{self.error:g}"
+        if self.at_its_floor:
+            shown = f"{self.floor:.{digits}f}" if self.floor else "0"
+            return (
+                f"{self.name} ≈ {shown} within the estimator's error "
+                f"(estimate {self.value:.{digits}f}{spread}; {self.kind}, {self.method})"
+            )
         return f"{self.name} = {self.value:.{digits}f}{spread} ({self.kind}, {self.method})"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def at_floor(result: Result) -> Result:
-    """A divergence estimate, never shown below its floor: a KL is ≥ 0, so an estimate that sampling
-    noise or a grid's error put below 0 is shown as 0, with the raw figure in its method."""
-    if result.value is None or result.value >= 0:
+def at_floor(result: Result, floor: float = 0.0, what: str = "the KL's floor 0") -> Result:
+    """An estimate, never shown below its floor: a KL is ≥ 0 and an NLL ≥ H(p), so an estimate that
+    sampling noise, a grid's or an estimator's error put below it is shown at the floor, with the raw
+    figure in its method."""
+    if result.value is None or result.value >= floor:
         return result
-    method = _joined(
-        result.method, f"the estimate was {result.value:.2g}, below the KL's floor 0: shown at 0"
-    )
-    return Result(result.name, 0.0, result.se, result.kind, method)
+    method = _joined(result.method, f"the estimate was {result.value:.3g}, below {what}: shown at the floor")
+    return replace(result, value=floor, method=method)
 
 
 def unavailable(name: str, why: str) -> Result:
@@ -111,6 +129,7 @@ class LogQ:
     values: torch.Tensor  # (n,) float64, CPU
     kind: Kind  # "exact", "bound" (a lower bound on log q) or "estimate"
     method: str  # e.g. "probability-flow ODE, exact divergence, RK4 with 64 steps"; "" for a closed form
+    error: float | None = None  # a KL or NLL from these values is off by up to this much (calibrated)
 
 
 def log_q_at(
@@ -129,7 +148,7 @@ def log_q_at(
     density = model.density_kind
     if DENSITY_KINDS[density].from_samples:
         drawn = private_samples(model, samples, seed)
-        return LogQ(knn_log_density(drawn, x), "estimate", knn_method(len(drawn)))
+        return LogQ(knn_log_density(drawn, x), "estimate", knn_method(len(drawn)), KNN_KL_ERROR)
     values = density_log_prob(model, x, box, partition)
     if DENSITY_KINDS[density].normalise:
         method = f"partition function by quadrature on a {partition}² grid; q restricted to the box"
@@ -165,12 +184,16 @@ def held_out_points(n: int, of: int | None = None) -> str:
     return f"{n:,} held-out points"
 
 
-def held_out_nll(log_q: LogQ, of: int | None = None) -> Result:
+def held_out_nll(log_q: LogQ, of: int | None = None, entropy: float | None = None) -> Result:
     """−mean log q on held-out points. A bound-type log q (an ELBO) makes this an upper bound.
-    `of`: the points a full evaluation uses, when these are a subset of them."""
+    `of`: the points a full evaluation uses, when these are a subset of them. An estimated log q
+    with a calibrated error is never shown below the NLL's floor, the target's `entropy`."""
     value, se = mean_and_se(-log_q.values)
     method = _joined(f"mean over {held_out_points(len(log_q.values), of)}", log_q.method)
-    return Result("NLL", value, se, log_q.kind, method)
+    result = Result("NLL", value, se, log_q.kind, method, error=log_q.error)
+    if log_q.error is None or entropy is None:
+        return result
+    return at_floor(replace(result, floor=entropy), entropy, f"the NLL's floor H(p) = {entropy:.3f}")
 
 
 def entropy_result(target: Target | None) -> Result:
@@ -191,7 +214,8 @@ def kl_monte_carlo(
     method = f"Monte Carlo on {held_out_points(len(log_p), of)}"
     if target.density_known != "exact":
         method += f"; log p by {target.density_known}"
-    return at_floor(Result("KL", value, se, kind, _joined(method, log_q.method)))
+    floor = 0.0 if log_q.error is not None else None
+    return at_floor(Result("KL", value, se, kind, _joined(method, log_q.method), log_q.error, floor))
 
 
 REVERSE_KL = "KL(q‖p)"

@@ -273,14 +273,15 @@ class Trainer:
         of, other_of = full.points, full.other_points
         loss = self._loss_sum / self._loss_count if self._loss_count else None
         self._loss_sum, self._loss_count = 0.0, 0
+        entropy = entropy_result(self.data.target)
         evaluation = Evaluation(
             self.step,
             self.train_seconds,
             loss,
             self.lr,
-            held_out_nll(log_q, of),
+            held_out_nll(log_q, of, entropy.value),
             kl_monte_carlo(log_p, log_q, self.data.target, of),
-            entropy_result(self.data.target),
+            entropy,
             other_nlls(self.model, test[: plan.other_points], other_of),
             live,
             self._reverse_kl(min(plan.points, REVERSE_KL_SAMPLES), seed),

@@ -47,7 +47,9 @@ class TwoGaussians(GaussianMixtureTarget):
     its fit lands on that mode rather than on the broad local minimum that straddles both."""
 
     name = "2gaussians"
-    description = "two Gaussians, std 0.5, at (−2, 0) with weight 2/3 and at (4, 0) with weight 1/3 (12 σ apart)"
+    description = (
+        "two Gaussians, std 0.5, at (−2, 0) with weight 2/3 and at (4, 0) with weight 1/3 (12 σ apart)"
+    )
     box = Box(-6.0, 6.0, -3.0, 3.0)
     weights = (2 / 3, 1 / 3)
     entropy = -sum(w * math.log(w) for w in weights) + 1.0 + math.log(2 * math.pi * 0.5**2)

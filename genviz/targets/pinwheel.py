@@ -97,9 +97,7 @@ class Pinwheel(Target):
         right = self._bisect(excess, phi_min, torch.zeros_like(r))
         return torch.where(folded[:, None], torch.stack([left, right], 1), phi_min[:, None])
 
-    def _roots(
-        self, r: torch.Tensor, psi: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _roots(self, r: torch.Tensor, psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """All φ with H(φ) ∈ ℤ and r cos φ ≤ f0_max: (point index, φ, arm), one entry per root.
         A root with H = k + 5m is an image of arm k."""
         # H is monotone between consecutive cuts: the folds, ±π, and the ends of the
