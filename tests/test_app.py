@@ -5,13 +5,12 @@ so a test that waits for training calls `run()` until the page shows what it wai
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from apptest_helpers import press
+from apptest_helpers import press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz.metrics import Result
@@ -33,16 +32,6 @@ def page(name: str, query: dict[str, str] | None = None) -> AppTest:
 
 def step_metric(at: AppTest) -> int:
     return int(next(m for m in at.metric if m.label == "Step").value.replace(",", ""))
-
-
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60) -> AppTest:
-    """Rerun the page until `done(at)`: the worker trains between the runs."""
-    deadline = time.monotonic() + timeout
-    while not done(at):
-        assert time.monotonic() < deadline, "the page did not get there in time"
-        time.sleep(0.2)
-        at.run()
-    return at
 
 
 def progress_line(at: AppTest) -> str:

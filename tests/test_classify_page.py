@@ -4,11 +4,9 @@ does not fire `run_every`, so a test that waits calls `run()` until the page sho
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from apptest_helpers import press
+from apptest_helpers import press, run_until
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,15 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def page() -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=60).run()
-
-
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 90) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while not done(at):
-        assert time.monotonic() < deadline, "the page did not get there in time"
-        time.sleep(0.2)
-        at.run()
-    return at
 
 
 def scores(at: AppTest) -> list[tuple[str, str, str]]:
@@ -58,15 +47,15 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     at.sidebar.number_input(key="c.steps").set_value(30).run()
     press(at, "c.train")
     assert not at.exception and not at.error
-    run_until(at, trained)
+    run_until(at, trained, timeout=90)
     shown = scores(at)
     assert float(shown[0][1].rstrip(" %")) > 90 and float(shown[1][1]) < 0.5
     assert texts(at.caption).count("test points: **exact**") == 3  # GMM densities are exact
     assert charts(at)[:3] == ["c.generative_regions", "c.discriminative_regions", "c.bayes_regions"]
-    run_until(at, lambda at: "c.class_samples" in charts(at))
+    run_until(at, lambda at: "c.class_samples" in charts(at), timeout=90)
     assert "test points are less likely" in at.markdown[-1].value
     at.sidebar.number_input(key="c.probe_x").set_value(40.0).run()
-    run_until(at, lambda at: "**0.0 %**" in at.markdown[-1].value)  # far from both moons
+    run_until(at, lambda at: "**0.0 %**" in at.markdown[-1].value, timeout=90)  # far from both moons
     assert not at.exception
 
 

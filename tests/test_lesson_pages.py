@@ -5,13 +5,11 @@ chain's numbers, consistent with the run's snapshot, and the underflow table."""
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from apptest_helpers import press
+from apptest_helpers import press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz.config import RunConfig
@@ -24,15 +22,6 @@ TIMEOUT = 60
 
 def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-
-
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while not done(at):
-        assert time.monotonic() < deadline, "the page did not get there in time"
-        time.sleep(0.2)
-        at.run()
-    return at
 
 
 def links(at: AppTest) -> dict[str, dict[str, str]]:

@@ -7,7 +7,6 @@ answers and draws. Each browser session's classifiers live in its `st.session_st
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.targets import TARGETS
 from genviz.ui import polling
+from genviz.ui.state import CachedFigures
 from genviz.views import render
 
 STATE_KEY = "genviz.classify"
@@ -60,7 +60,7 @@ class Choice:
 
 
 @dataclass
-class ClassifierState:
+class ClassifierState(CachedFigures):
     """One browser session's data, classifiers and messages."""
 
     choice: Choice
@@ -71,13 +71,6 @@ class ClassifierState:
     notice: str | None = None
     error: str | None = None
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
-
-    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
-        """The chart's figure for `key`, built once."""
-        cached = self.figures.get(chart)
-        if cached is None or cached[0] != key:
-            cached = self.figures[chart] = (key, build())
-        return cached[1]
 
 
 def prepared(choice: Choice) -> ClassifierState:

@@ -22,7 +22,7 @@ from genviz.cost import profile
 from genviz.engine import SessionHandle, Snapshot, scheduler
 from genviz.models import MODELS
 from genviz.ui import polling
-from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, target_density
+from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, CachedFigures, target_density
 from genviz.views import render
 
 COMPARE_KEY = "genviz.compare"
@@ -68,7 +68,7 @@ class CompareRun:
 
 
 @dataclass
-class CompareSession:
+class CompareSession(CachedFigures):
     """One browser session's comparison."""
 
     spec: compare.CompareSpec | None = None
@@ -130,12 +130,6 @@ class CompareSession:
             for run in self.runs
             if run.started and run.error is None and (s := run.snapshot).ready
         ]
-
-    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
-        cached = self.figures.get(chart)
-        if cached is None or cached[0] != key:
-            cached = self.figures[chart] = (key, build())
-        return cached[1]
 
 
 def compare_session() -> CompareSession:

@@ -8,7 +8,6 @@ streamlit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ from genviz.models import MODELS
 from genviz.targets import REVERSE_KL_TARGETS, TARGETS
 from genviz.train import density_title
 from genviz.ui import polling
-from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, target_density
+from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, CachedFigures, target_density
 from genviz.views import render
 
 PAIR_KEY = "genviz.divergences"
@@ -55,7 +54,7 @@ def pair_configs(target: str, model: str) -> dict[str, RunConfig]:
 
 
 @dataclass
-class PairSession:
+class PairSession(CachedFigures):
     """One browser session's two fits and what the page says about them."""
 
     target: str
@@ -96,12 +95,6 @@ class PairSession:
         """Train or pause both fits, as the button the user saw said (a repeated click is harmless)."""
         for handle in self.handles.values():
             handle.run(wanted and not handle.snapshot.done)
-
-    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
-        cached = self.figures.get(chart)
-        if cached is None or cached[0] != key:
-            cached = self.figures[chart] = (key, build())
-        return cached[1]
 
 
 def pair_session() -> PairSession:

@@ -42,8 +42,22 @@ def chart_config(chart: str) -> dict[str, Any]:
     return {**PLOTLY_CONFIG, "toImageButtonOptions": {**PNG_OPTIONS, "filename": f"genviz-{chart}"}}
 
 
+class CachedFigures:
+    """Figures by chart, with what they were built from (the dataclass's `figures` field): a refresh
+    rebuilds only what changed."""
+
+    figures: dict[str, tuple[Any, Any]]
+
+    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
+        """The chart's figure for `key`, built once."""
+        cached = self.figures.get(chart)
+        if cached is None or cached[0] != key:
+            cached = self.figures[chart] = (key, build())
+        return cached[1]
+
+
 @dataclass
-class Session:
+class Session(CachedFigures):
     """One user's run: the configuration, the handle of its model, and what the page says about them."""
 
     config: RunConfig
@@ -65,13 +79,6 @@ class Session:
     export_error: str | None = None  # why the last export failed
     # Figures by chart, with what they were built from: a refresh rebuilds only what changed.
     figures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
-
-    def figure(self, chart: str, key: Any, build: Callable[[], Any]) -> Any:
-        """The chart's figure for `key`, built once."""
-        cached = self.figures.get(chart)
-        if cached is None or cached[0] != key:
-            cached = self.figures[chart] = (key, build())
-        return cached[1]
 
     @property
     def snapshot(self) -> Snapshot:
