@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
-from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from apptest_helpers import press
+from apptest_helpers import press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz import cli, compare
@@ -151,16 +149,6 @@ def test_overlaid_curves_draw_every_series_and_keep_non_positive_values_on_the_l
 # ------------------------------------------------------------------ the pages
 
 
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 90) -> AppTest:
-    """Rerun the page until `done(at)`: the workers train between the runs (AppTest fires no run_every)."""
-    deadline = time.monotonic() + timeout
-    while not done(at):
-        assert time.monotonic() < deadline, "the page did not get there in time"
-        time.sleep(0.3)
-        at.run()
-    return at
-
-
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=90).run()
 
@@ -181,7 +169,7 @@ def test_divergence_page_trains_both_fits_and_labels_both_divergences() -> None:
     assert any("mode seeking" in str(m.value) for m in at.markdown)
     press(at, "pair.train")
     state = at.session_state["genviz.divergences"]
-    run_until(at, lambda at: min(h.snapshot.step for h in state.handles.values()) > 50)
+    run_until(at, lambda at: min(h.snapshot.step for h in state.handles.values()) > 50, timeout=90)
     assert at.button(key="pair.train").label == "Pause" and not at.exception
     press(at, "pair.train")
     assert not any(h.snapshot.running for h in state.handles.values())
@@ -208,7 +196,7 @@ def test_compare_page_ranks_four_families() -> None:
     at.number_input(key="compare.steps").set_value(10).run()
     press(at, "compare.run")
     state = at.session_state["genviz.compare"]
-    run_until(at, lambda at: not state.active and bool(at.dataframe))
+    run_until(at, lambda at: not state.active and bool(at.dataframe), timeout=90)
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert sorted(table["model"]) == ["gaussian", "gmm", "maf", "nsf"] and list(table["rank"]) == [
@@ -235,9 +223,9 @@ def test_compare_page_refuses_too_many_runs_runs_a_few_at_a_time_and_stops() -> 
     state = at.session_state["genviz.compare"]
     assert [run.started for run in state.runs] == [True] * 4 + [False] * 2  # at most 4 at a time
     assert "4 training, 2 waiting" in at.get("progress")[0].proto.text
-    run_until(at, lambda at: all(run.snapshot.step > 0 for run in state.runs if run.started))
+    run_until(at, lambda at: all(run.snapshot.step > 0 for run in state.runs if run.started), timeout=90)
     press(at, "compare.stop")
-    run_until(at, lambda at: not state.active and bool(at.dataframe))
+    run_until(at, lambda at: not state.active and bool(at.dataframe), timeout=90)
     assert not at.exception and "stopped" in at.get("progress")[0].proto.text
     assert [run.skipped for run in state.runs] == [False] * 4 + [True] * 2
     assert sorted(at.dataframe[0].value["model"]) == ["gaussian", "maf"]  # gmm never started
