@@ -70,6 +70,7 @@ class Snapshot:
     history: tuple[Evaluation, ...] = ()
     checks: tuple[tuple[int, Result], ...] = ()
     rollbacks: tuple[str, ...] = ()
+    best_note: str | None = None  # a kept best state, in words (see `Trainer.best_note`)
     density: DensityFrame | None = None
     view: ViewFrame | None = None
     build_error: str | None = None
@@ -100,6 +101,7 @@ class Snapshot:
             history=self.history[: update.history_from] + update.evaluations,
             checks=self.checks if update.checks is None else update.checks,
             rollbacks=update.rollbacks,
+            best_note=update.best_note,
             density=update.density or (self.density if update.history_from else None),
             view=update.view or (self.view if update.history_from else None),
         )

@@ -47,6 +47,10 @@ MAX_ROLLBACKS = 12  # after this many, training stops and says it diverged
 MIN_LR_FACTOR = 0.02  # the cosine schedule decays to this fraction of the base rate
 INIT_POINTS = 4096  # points given to `fit_data`
 GRAD_CLIP = 1e3  # a guard against a blow-up, not a regulariser: well above normal gradient norms
+# Nats of held-out NLL by which an evaluation at the end of training may trail the best before a family
+# that keeps its best state (`keeps_best`) goes back to it; well under the noise of one training run.
+KEEP_MARGIN = 0.02
+State = tuple[int, dict, dict]  # a step, the model's state dict, the optimisers' state dicts
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -74,6 +78,7 @@ class Evaluation:
     reverse_kl: Result | None = None  # KL(q ‖ p) over fresh samples of q, where it is computable
     # Π q(xᵢ) in float32 and float64 beside Σ log q(xᵢ) over the first held-out points (the Theory page)
     products: tuple[LikelihoodProduct, ...] = ()
+    kept_from: int | None = None  # this evaluates the state of that step, brought back as the best
 
     def row(self) -> dict[str, float | int | None]:
         row: dict[str, float | int | None] = {
@@ -88,6 +93,8 @@ class Evaluation:
         }
         if self.reverse_kl is not None:
             row |= {"reverse_kl": self.reverse_kl.value, "reverse_kl_se": self.reverse_kl.se}
+        if self.kept_from is not None:
+            row["kept_from"] = self.kept_from
         # e.g. "NLL via ELBO (bound)": the plots draw every key that starts with "NLL via"
         return row | {f"{other.name} ({other.kind})": other.value for other in self.others}
 
@@ -131,6 +138,7 @@ class Trainer:
         self.stopped: str | None = None  # why training cannot go on, if it cannot
         self._loss_sum, self._loss_count = 0.0, 0
         self._snapshot = self._take_snapshot()
+        self._best: tuple[Evaluation, State] | None = None  # for `keeps_best`: its evaluation and state
 
     # ------------------------------------------------------------------ budget
     @property
@@ -240,15 +248,20 @@ class Trainer:
             bool(torch.isfinite(t).all()) for t in self.model.state_dict().values() if t.is_floating_point()
         )
 
-    def _take_snapshot(self) -> tuple[int, dict, dict]:
+    def _take_snapshot(self) -> State:
         optimizer_states = {name: opt.state_dict() for name, opt in self.optimizers.items()}
         return self.step, copy.deepcopy(self.model.state_dict()), copy.deepcopy(optimizer_states)
 
-    def _roll_back(self, what: str) -> None:
-        step, model_state, optimizer_states = self._snapshot
-        load_state(self.model, model_state)
+    def _load_snapshot(self, snapshot: State) -> None:
+        """The model and the optimisers as they were in `snapshot` (which stays usable again)."""
+        _, model_state, optimizer_states = snapshot
+        load_state(self.model, model_state)  # copies the values in
         for name, state in copy.deepcopy(optimizer_states).items():
             self.optimizers[name].load_state_dict(state)
+
+    def _roll_back(self, what: str) -> None:
+        step = self._snapshot[0]
+        self._load_snapshot(self._snapshot)
         self.lr_scale *= LR_CUT
         failed_at, self.step = self.step, step  # the rate after a rollback is the restored step's
         self.rollbacks.append(Rollback(failed_at, step, what, self.lr))
@@ -264,15 +277,28 @@ class Trainer:
         costly (a KDE of many centres, an ODE likelihood, an IWAE bound of many draws, a GSN's chains,
         a k-NN estimate) uses subsets sized to take about `cost.LIVE_SECONDS`, and every method says
         so ("… on 2,000 of 10,000 held-out points while training"); other families evaluate in full.
-        The default is the full evaluation, for a paused page, the command line and benchmarks."""
+        The default is the full evaluation, for a paused page, the command line and benchmarks.
+
+        A family that keeps its best state (`keeps_best`) has the state of its best held-out NLL
+        copied; an evaluation made once training is over (the budget spent, or stopped) that is worse
+        than that by more than KEEP_MARGIN brings the best state back, and its evaluation, labelled
+        with the step it is from, follows in the history. Returns the evaluation of the model the
+        Trainer holds afterwards: the last entry of the history."""
+        loss = self._loss_sum / self._loss_count if self._loss_count else None
+        self._loss_sum, self._loss_count = 0.0, 0
+        evaluation = self._evaluate(live, loss, self._kept_from())
+        self.history.append(evaluation)
+        return self._keep_best(evaluation) if keeps_best(self.model) else evaluation
+
+    def _evaluate(self, live: bool, loss: float | None, kept_from: int | None) -> Evaluation:
+        """The held-out metrics of the model as it is now (see `record`), labelled as the state kept
+        from step `kept_from` when it is one."""
         full = plan_evaluation(self.model, len(self.data.test))
         plan = plan_evaluation(self.model, len(self.data.test), live=True) if live else full
         test, log_p = self._held_out(plan.points)
         seed = self.config.seed + self.step
         log_q = log_q_at(self.model, test, self.data.box, seed, plan.samples, plan.partition)
         of, other_of = full.points, full.other_points
-        loss = self._loss_sum / self._loss_count if self._loss_count else None
-        self._loss_sum, self._loss_count = 0.0, 0
         entropy = entropy_result(self.data.target)
         evaluation = Evaluation(
             self.step,
@@ -287,8 +313,62 @@ class Trainer:
             self._reverse_kl(min(plan.points, REVERSE_KL_SAMPLES), seed),
             products=likelihood_products(log_q.values),
         )
-        self.history.append(evaluation)
+        return evaluation if kept_from is None else kept_evaluation(evaluation, kept_from)
+
+    # -------------------------------------------------------------- best state
+    def _keep_best(self, evaluation: Evaluation) -> Evaluation:
+        """Copy the state when its held-out NLL is the best yet; when training is over and this
+        evaluation trails the best by more than KEEP_MARGIN, bring the best back (see `record`)."""
+        if evaluation.kept_from is not None:
+            return evaluation
+        if self._best is None or _nll(evaluation) < _nll(self._best[0]):
+            self._best = evaluation, self._take_snapshot()
+        elif self.done and _nll(evaluation) > _nll(self._best[0]) + KEEP_MARGIN:
+            return self._restore_best(evaluation)
         return evaluation
+
+    def _restore_best(self, last: Evaluation) -> Evaluation:
+        """The best state's model and optimisers, evaluated again in full. Still better than `last` by
+        more than KEEP_MARGIN, it stays, labelled as kept, and becomes the rollback point; the step,
+        the schedule and the history stay as training left them. Otherwise (its figure was a live
+        one, on a subset or a coarser grid) the state `last` evaluated comes back as the best."""
+        (best, snapshot), current = self._best, self._take_snapshot()
+        self._load_snapshot(snapshot)
+        kept = self._evaluate(live=False, loss=None, kept_from=best.step)
+        if not _nll(kept) < _nll(last) - KEEP_MARGIN:
+            self._load_snapshot(current)
+            self._best = last, current
+            return last
+        self._snapshot = self._take_snapshot()
+        self.history.append(kept)
+        return kept
+
+    def _kept_from(self) -> int | None:
+        """The step of the best state brought back, while the model is still that state: the last
+        evaluation is of it, at this step (no step taken since; a resumed model file included)."""
+        last = self.history[-1] if self.history else None
+        return last.kept_from if last is not None and last.step == self.step else None
+
+    def best_note(self) -> str | None:
+        """One line for the page about the best state, when it matters: brought back at the end of
+        training, or better than the latest evaluation by more than KEEP_MARGIN; else None."""
+        if not self.history:
+            return None
+        last = self.history[-1]
+        worse = next((e for e in reversed(self.history) if e.kept_from is None), None)
+        if last.kept_from is not None and worse is not None:  # `worse` brought the best state back
+            return (
+                f"best state kept: step {last.kept_from:,}, {_score(last)}; training since made it worse "
+                f"({_score(worse)} at step {worse.step:,}), so the model shown, its numbers and its file "
+                f"are step {last.kept_from:,}'s"
+            )
+        if self._best is not None and _nll(last) > _nll(self._best[0]) + KEEP_MARGIN:
+            best = self._best[0]
+            return (
+                f"best state so far: step {best.step:,}, {_score(best)} (now {_score(last)}); it is kept, "
+                "and brought back when training ends if it is still the best"
+            )
+        return None
 
     def _reverse_kl(self, n: int, seed: int) -> Result | None:
         """KL(q ‖ p) on as many fresh samples of q as the plan has held-out points, where computable."""
@@ -347,6 +427,45 @@ class Trainer:
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
         return self.model.sample(n).float().cpu()
+
+
+def keeps_best(model: GenerativeModel) -> bool:
+    """Whether the family declares `keep_best = True`: its training is not a descent on the held-out
+    NLL (an energy model's contrastive loss, an adversarial game), so the Trainer keeps the state of
+    its best evaluation and brings it back if training ends worse (see `Trainer.record`)."""
+    return bool(getattr(model, "keep_best", False))
+
+
+def kept_evaluation(evaluation: Evaluation, step: int) -> Evaluation:
+    """`evaluation`, of the state kept from `step`, with every model result's method saying so."""
+    note = f"the state of step {step:,}, kept as the best held-out evaluation"
+
+    def label(result: Result) -> Result:
+        return result if result.value is None else replace(result, method=f"{result.method}; {note}")
+
+    reverse = None if evaluation.reverse_kl is None else label(evaluation.reverse_kl)
+    others = tuple(label(other) for other in evaluation.others)
+    return replace(
+        evaluation,
+        nll=label(evaluation.nll),
+        kl=label(evaluation.kl),
+        others=others,
+        reverse_kl=reverse,
+        kept_from=step,
+    )
+
+
+def _nll(evaluation: Evaluation) -> float:
+    """The held-out NLL to compare states by; one that is missing or not finite is the worst."""
+    value = evaluation.nll.value
+    return value if value is not None and math.isfinite(value) else math.inf
+
+
+def _score(evaluation: Evaluation) -> str:
+    """'KL 0.710', or 'held-out NLL 3.465' where there is no KL (a user's points)."""
+    if evaluation.kl.value is not None:
+        return f"KL {evaluation.kl.value:.3f}"
+    return f"held-out NLL {_nll(evaluation):.3f}"
 
 
 def density_title(family: type[GenerativeModel]) -> str:

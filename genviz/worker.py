@@ -107,6 +107,7 @@ class Update:
     evaluations: tuple[Evaluation, ...]
     checks: tuple[tuple[int, Result], ...] | None  # None: unchanged
     rollbacks: tuple[str, ...]
+    best_note: str | None = None  # a kept best state: brought back, or better than the latest evaluation
     density: DensityFrame | None = None
     view: ViewFrame | None = None
     build_error: str | None = None
@@ -530,6 +531,7 @@ class Worker:
             evaluations=tuple(history[start:]),
             checks=checks,
             rollbacks=tuple(r.message() for r in trainer.rollbacks[-3:]),
+            best_note=trainer.best_note(),
             density=None if run.density_sent else run.density,
             view=None if run.view_sent else run.view,
             reply=run.reply,

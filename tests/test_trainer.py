@@ -1,17 +1,25 @@
-"""The Trainer: reproducibility, budgets, schedules and the guard against non-finite values."""
+"""The Trainer: reproducibility, budgets, schedules, the guard against non-finite values and the
+best state a family may keep."""
 
 from __future__ import annotations
 
+import copy
 import math
+import queue
+from dataclasses import replace
 
 import pytest
 import torch
 
 from genviz.config import ConfigError, RunConfig
 from genviz.data import DataSource
+from genviz.engine import Snapshot
+from genviz.limits import HostLimits
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ParameterGroup
-from genviz.train import SNAPSHOT_EVERY, Trainer, resolve_device
+from genviz.rundir import export_run, import_run
+from genviz.train import KEEP_MARGIN, SNAPSHOT_EVERY, Evaluation, Trainer, resolve_device
+from genviz.worker import Worker
 
 SMALL = {"transforms": 1, "hidden": (16,)}
 
@@ -178,3 +186,116 @@ def test_non_finite_family_step_rolls_back(monkeypatch) -> None:
     assert trainer.rollbacks and trainer.rollbacks[-1].what == "loss"
     assert trainer.step == SNAPSHOT_EVERY and torch.isfinite(trainer.model.b).all()
     assert not torch.equal(trainer.model.b.detach(), saved_b)  # back to the snapshot at step 25
+
+
+# ------------------------------------------------------------------ best state
+
+EBM_SMALL = {"hidden": (32, 32), "chains": 128}
+
+
+def set_back(trainer: Trainer, best_at: int) -> tuple[Evaluation, dict[str, torch.Tensor]]:
+    """Train to `best_at` and evaluate; then a setback training cannot undo at a tiny rate (random
+    weights added to every parameter), and training on to the budget. -> (the evaluation at
+    `best_at`, the state it evaluated)."""
+    trainer.train(max_steps=best_at)
+    best = trainer.record()
+    state = copy.deepcopy(trainer.model.state_dict())
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(torch.randn(p.shape, generator=generator))
+    trainer.config = trainer.config.with_changes(lr=1e-5)
+    trainer.train()
+    return best, state
+
+
+def test_best_state_is_brought_back_when_training_ends_worse() -> None:
+    """An energy model keeps its best state: the run ends worse, so the best state comes back, with
+    the same parameters and the same NLL; the history keeps what training did, then the kept state."""
+    trainer = Trainer(RunConfig(target="moons", model="ebm", params=EBM_SMALL, steps=40, n_test=1000))
+    best, state = set_back(trainer, 20)
+    kept = trainer.record()
+    worse = trainer.history[-2]
+    assert (worse.step, worse.kept_from) == (40, None) and worse.nll.value > best.nll.value + KEEP_MARGIN
+    assert trainer.history[-1] is kept and (kept.step, kept.kept_from) == (40, 20)
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    assert kept.nll.value == pytest.approx(best.nll.value, abs=1e-9)
+    assert kept.kl.value == pytest.approx(best.kl.value, abs=1e-9)
+    assert "the state of step 20, kept as the best" in kept.nll.method and kept.row()["kept_from"] == 20
+    note = trainer.best_note()
+    assert note.startswith(f"best state kept: step 20, KL {best.kl.value:.3f}; training since made it worse")
+    assert f"KL {worse.kl.value:.3f} at step 40" in note
+    again = trainer.record()  # the same state again: labelled as kept, nothing more brought back
+    assert again.kept_from == 20 and again.nll.value == pytest.approx(best.nll.value, abs=1e-9)
+    assert trainer.best_note() == note
+
+
+def test_best_state_so_far_is_reported_while_training() -> None:
+    trainer = Trainer(RunConfig(target="moons", model="ebm", params=EBM_SMALL, steps=40, n_test=1000))
+    best, _ = set_back(trainer, 20)
+    trainer.config = trainer.config.with_changes(steps=60)  # not over: reported, not brought back
+    now = trainer.record()
+    assert now.kept_from is None and not trainer.done
+    assert trainer.best_note().startswith(f"best state so far: step 20, KL {best.kl.value:.3f} (now KL")
+
+
+def test_a_family_that_does_not_keep_its_best_state_ends_as_trained() -> None:
+    trainer = Trainer(small_config(steps=40))
+    best, state = set_back(trainer, 20)
+    last = trainer.record()
+    assert last.kept_from is None and last.nll.value > best.nll.value + KEEP_MARGIN
+    assert trainer.best_note() is None
+    name, value = next(trainer.model.named_parameters())
+    assert not torch.equal(value, state[name])
+
+
+def test_kept_state_survives_export_and_resume() -> None:
+    """The model file holds the kept state and the history; resumed, it says so and trains on."""
+    trainer = Trainer(RunConfig(target="moons", model="ebm", params=EBM_SMALL, steps=40, n_test=1000))
+    set_back(trainer, 20)
+    kept = trainer.record()
+    resumed = import_run(export_run(trainer))
+    for name, value in resumed.model.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name
+    assert [e.row() for e in resumed.history] == [e.row() for e in trainer.history]
+    assert resumed.best_note() == trainer.best_note()
+    assert resumed.record().nll.value == pytest.approx(kept.nll.value, abs=1e-9)
+    resumed.config = resumed.config.with_changes(steps=50)
+    assert resumed.train() == 10 and math.isfinite(resumed.record().nll.value)
+
+
+def test_a_best_figure_not_confirmed_in_full_brings_nothing_back() -> None:
+    """A best held-out figure from a live evaluation (a subset, a coarser grid) is checked in full
+    before its state comes back: here the 'best' state is the current one, so nothing changes."""
+    trainer = Trainer(RunConfig(target="moons", model="ebm", params=EBM_SMALL, steps=20, n_test=1000))
+    trainer.train()
+    live = trainer.record(live=True)
+    flattering = replace(live.nll, value=live.nll.value - 1.0)
+    trainer._best = replace(live, nll=flattering), trainer._take_snapshot()
+    state = copy.deepcopy(trainer.model.state_dict())
+    last = trainer.record()
+    assert trainer.history[-1] is last and last.kept_from is None and trainer.best_note() is None
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, state[name]), name
+
+
+def test_the_page_hears_which_state_it_shows() -> None:
+    """Through the worker: training has reached its budget worse than its best, the paused model's
+    full evaluation brings the best back, and the page's snapshot carries the kept evaluation and
+    the note that says so."""
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    worker = Worker(outbox, HostLimits())
+    config = RunConfig(target="moons", model="ebm", params=EBM_SMALL, steps=40, n_test=1000)
+    worker.handle(("build", "page", 1, (config, None, None)))
+    best, _ = set_back(worker.runs["page"].trainer, 20)
+    worker.handle(("run", "page", 2, (True,)))  # at its budget: it stays paused, evaluated in full
+    while worker.busy:
+        worker.work()
+    snapshot = Snapshot()
+    while not outbox.empty():
+        snapshot = snapshot.merged(outbox.get_nowait(), None)
+    assert [(e.step, e.kept_from) for e in snapshot.history] == [(0, None), (20, None), (40, None), (40, 20)]
+    assert snapshot.history[-1].nll.value == pytest.approx(best.nll.value, abs=1e-9)
+    assert snapshot.best_note.startswith(f"best state kept: step 20, KL {best.kl.value:.3f}")
+    assert snapshot.done and not snapshot.running and snapshot.density.step == 40

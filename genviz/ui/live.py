@@ -182,9 +182,12 @@ def labelled_texts(evaluation: Evaluation, check: tuple[int, Result] | None) -> 
 
 
 def status_messages(snapshot: Snapshot) -> None:
-    """Rollbacks, and a model lost with its worker, in boxes; the rest is said in the progress line."""
+    """Rollbacks, a kept best state and a model lost with its worker, in boxes; the rest is said in
+    the progress line."""
     for message in snapshot.rollbacks:
         st.warning(message, icon=":material/undo:")
+    if snapshot.best_note:  # a family that keeps its best state: brought back, or better than now
+        st.info(snapshot.best_note, icon=":material/bookmark:")
     if snapshot.build_error == LOST:  # the worker died; other build errors are the header's
         st.error(LOST, icon=":material/error:")
 
