@@ -75,7 +75,8 @@ def training_log_likelihood(
         return unavailable(TRAINING, "no training step since the previous evaluation")
     method = "minus the mean training loss since the last evaluation (fresh batches of p*; the model moved)"
     if family.training_loss == "bound":
-        return Result(TRAINING, -loss, None, "bound", f"the ELBO, a lower bound on log q; {method}")
+        bound = f"a lower bound on log q: minus the {family.loss_name}"
+        return Result(TRAINING, -loss, None, "bound", f"{bound}; {method}")
     if family.density_kind == "ode":
         method += "; log q by the training ODE solver"
     return Result(TRAINING, -loss, None, "estimate", method)
