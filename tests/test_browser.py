@@ -140,14 +140,14 @@ def assert_no_exception(page) -> None:
 
 def test_trains_live_and_saves_a_screenshot(server: str, page, tmp_path: Path) -> None:
     page.goto(f"{server}/?target=8gaussians&model=nsf")
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     assert wait_for_step(page, above=0) > 0
     # plotly draws its charts after the metrics, so wait for all three rather than count at once
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=30_000)
     assert_no_exception(page)
     time.sleep(TRAIN_SECONDS)
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Train").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=30_000)
     time.sleep(2)  # the paused page adds its quadrature cross-check
     assert_no_exception(page)
     page.get_by_text(re.compile("cross-check at step .* quadrature")).wait_for(timeout=30_000)
@@ -184,9 +184,9 @@ def test_two_visitors_train_separate_models(server: str, browser) -> None:
         first.goto(f"{server}/?target=moons&model=gmm")
         second.goto(f"{server}/?target=rings&model=gaussian")
         assert wait_for_step(first) == 0 and wait_for_step(second) == 0
-        first.get_by_role("button", name="Train").click()
+        first.get_by_role("button", name="Train", exact=True).click()
         moved = wait_for_step(first, above=5)
-        first.get_by_role("button", name="Pause").click()
+        first.get_by_role("button", name="Pause", exact=True).click()
         second.reload()
         assert wait_for_step(second) == 0
         second.get_by_role("button", name="Step", exact=True).click()
@@ -204,12 +204,12 @@ FAMILY_TRAIN_SECONDS = 6
 
 def pause_or_reach_the_budget(page) -> None:
     """Pause training, unless a fast family has already run through the page's step budget."""
-    pause = page.get_by_role("button", name="Pause")
+    pause = page.get_by_role("button", name="Pause", exact=True)
     if pause.count():
         # the budget may end training between the look and the click
         with contextlib.suppress(playwright.TimeoutError):
             pause.click(timeout=5_000)
-    page.get_by_role("button", name="Train").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -218,7 +218,7 @@ def test_each_family_trains_and_draws_its_view(server: str, page, model: str, tm
     (densities, NLL, KL, its own view) and labelled numbers, with no exception or failed view."""
     page.goto(f"{server}/?target=8gaussians&model={model}")
     assert wait_for_step(page) == 0
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     wait_for_step(page, above=0, timeout=120)
     time.sleep(FAMILY_TRAIN_SECONDS)
     pause_or_reach_the_budget(page)
@@ -262,9 +262,9 @@ def test_every_chart_is_there_after_the_budget_ends(server: str, page) -> None:
     """Training runs to its step budget and stops by itself; the page then still shows every chart."""
     page.goto(f"{server}/?target=rings&model=ar-mixture&steps=300")
     assert wait_for_step(page) == 0
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("step budget reached").wait_for(timeout=120_000)
-    page.get_by_role("button", name="Train").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=30_000)
     time.sleep(2)  # the fragments' last redraws
     assert chart_keys_shown(page) == list(CHART_KEYS)
     assert step(page) == 300
@@ -277,13 +277,13 @@ def test_the_live_charts_fit_a_1400_by_900_screen(server: str, browser) -> None:
     try:
         page.goto(f"{server}/?target=moons&model=maf")
         assert wait_for_step(page) == 0
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         wait_for_step(page, above=0)
         for key in CHART_KEYS[:4]:
             box = bounding_box(page, key)
             assert box["y"] >= 0 and box["y"] + box["height"] <= 900, (key, box)
             assert box["x"] >= 0 and box["x"] + box["width"] <= 1400, (key, box)
-        page.get_by_role("button", name="Pause").click()
+        page.get_by_role("button", name="Pause", exact=True).click()
         assert_no_exception(page)
     finally:
         page.close()
@@ -305,7 +305,7 @@ def test_classifier_page_trains_both_classifiers(server: str, page) -> None:
     page.goto(server)
     page.get_by_role("link", name="Generative vs discriminative").click(timeout=60_000)  # a cold server
     page.get_by_text("Generative vs discriminative classification").wait_for(timeout=60_000)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     deadline = time.monotonic() + 120
     while not all(accuracy_shown(page, side) for side in ("generative", "discriminative")):
         assert time.monotonic() < deadline, "the accuracies were not shown"

@@ -29,9 +29,9 @@ def test_divergence_page_trains_both_fits(server: str, page) -> None:
     page.get_by_text("mode covering and mode seeking").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=60_000)
     page.get_by_role("button", name="Start").click()
-    page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=30_000)
     page.wait_for_timeout(3000)
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Pause", exact=True).click()
     page.get_by_role("button", name="Start").wait_for(timeout=30_000)
     assert {"KL(p‖q)", "KL(q‖p)"} <= set(metrics(page))
     assert page.get_by_text("exact ±").count() == 4  # each divergence of each fit, with its kind
