@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
 
 HEARTBEAT = 2.0  # seconds: how soon the parts stop polling after a run ends by itself
 
@@ -46,13 +47,32 @@ def part(draw: Callable[[], None], run_every: float | None) -> None:
 
 
 def rerun_group(key: str, action: Callable[[], None]) -> Callable[[], None]:
-    """A button callback: do `action`, then rerun the group `key` (its rates follow the new state)."""
+    """A button callback: do `action`, then rerun the group `key` (its rates follow the new state).
+
+    Declared while the group draws its buttons. The browser can send a click's trigger twice: with
+    the click's own rerun of the group, and with a part's timed rerun that left at the same moment.
+    The second would act twice (two steps for one Step), so a callback runs only in a rerun of the
+    whole page or of its own group."""
+    own = _drawing_fragment()
 
     def callback() -> None:
+        running = _fragments_this_run()
+        if own is not None and running and own not in running:
+            return  # the same click, delivered again with another fragment's rerun
         action()
         st.rerun(key)
 
     return callback
+
+
+def _drawing_fragment() -> str | None:
+    """The fragment being drawn now (Streamlit 1.67's thread state; None outside a fragment)."""
+    return ThreadState.get().fragment_id
+
+
+def _fragments_this_run() -> list[str]:
+    ctx = get_script_run_ctx()
+    return list(ctx.fragment_ids_this_run or []) if ctx is not None else []
 
 
 def _named(draw: Callable[[], None], polling: bool) -> Callable[[], None]:
