@@ -91,6 +91,11 @@ class Evaluation:
             "kl": self.kl.value,
             "kl_se": self.kl.se,
         }
+        # a sample-based estimator's calibrated error: the curves draw it as a band beside the ±2·se
+        if self.nll.error is not None:
+            row["nll_error"] = self.nll.error
+        if self.kl.error is not None:
+            row["kl_error"] = self.kl.error
         if self.reverse_kl is not None:
             row |= {"reverse_kl": self.reverse_kl.value, "reverse_kl_se": self.reverse_kl.se}
         if self.kept_from is not None:

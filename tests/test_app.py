@@ -165,6 +165,34 @@ def test_app_renders_the_explorer_by_default() -> None:
     assert step_metric(at) == 0
 
 
+def test_the_nll_chart_zooms_on_the_nll_not_on_a_fresh_models_bound() -> None:
+    # a fresh VAE's ELBO starts near 100 nats; the chart must still show the NLL's gap to H(p)
+    rows = [
+        {"step": s, "nll": 2.9 + 1.0 / (s + 1), "nll_se": 0.01, "kl": 0.1, "kl_se": 0.01,
+         "NLL via ELBO (bound)": 100.0 if s < 40 else 3.1}
+        for s in range(0, 100, 5)
+    ]
+    entropy = Result("H(p)", 2.8, None, "exact", "closed form")
+    low, high = render.nll_curve(rows, entropy).layout.yaxis.range
+    assert low < 2.8 and 3.1 <= high < 4.5
+
+
+def test_a_sample_based_estimate_is_drawn_with_its_estimator_error() -> None:
+    rows = [{"step": s, "nll": 2.85, "nll_se": 0.005, "nll_error": 0.08, "kl": 0.05, "kl_se": 0.005,
+             "kl_error": 0.08} for s in range(0, 50, 10)]
+    entropy = Result("H(p)", 2.8, None, "exact", "closed form")
+    kl = render.kl_curve(rows, "KL(p‖q) — estimate, k-NN")
+    band = [t for t in kl.data if t.name == "estimator error ±0.08"]
+    assert band and np.allclose(band[0].y, 0.13)
+    assert np.allclose(kl.data[band and list(kl.data).index(band[0]) - 1].y, render.LOG_FLOOR)
+    nll = render.nll_curve(rows, entropy)
+    top = [t for t in nll.data if t.name == "estimator error ±0.08"][0]
+    bottom = nll.data[list(nll.data).index(top) - 1]
+    assert np.allclose(top.y, 2.93) and np.allclose(bottom.y, 2.8)  # never drawn below H(p)
+    exact = [{k: v for k, v in r.items() if not k.endswith("_error")} for r in rows]
+    assert not [t for t in render.kl_curve(exact, "KL").data if "estimator" in (t.name or "")]
+
+
 def test_figures_handle_missing_and_non_positive_values() -> None:
     rows = [{"step": 0, "nll": 3.0, "nll_se": 0.01, "kl": 0.2, "kl_se": 0.01}]
     rows += [{"step": 5, "nll": 2.9, "nll_se": 0.01, "kl": -0.001, "kl_se": 0.002}]

@@ -45,10 +45,10 @@ def test_divergence_matches_autograd_on_a_random_mlp() -> None:
     torch.testing.assert_close(div, torch.stack(expected))
 
 
-@pytest.mark.parametrize("activation", ["tanh", "softplus"])
-def test_cnf_forward_mode_jacobian_matches_autograd(activation: str) -> None:
+@pytest.mark.parametrize(("activation", "frequencies"), [("tanh", 0), ("softplus", 0), ("tanh", 3)])
+def test_cnf_forward_mode_jacobian_matches_autograd(activation: str, frequencies: int) -> None:
     torch.manual_seed(1)
-    field = VelocityField((16, 16), activation).double()
+    field = VelocityField((16, 16), activation, frequencies).double()
     for p in field.time:  # time terms start at zero; make them matter
         torch.nn.init.normal_(p)
     x, t = torch.randn(10, 2, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)

@@ -325,10 +325,27 @@ def _column(rows: Rows, key: str) -> np.ndarray:
     return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows], dtype=np.float64)
 
 
-def _band(fig: go.Figure, steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str) -> None:
-    """A ±2·se band between `low` and `high`."""
+def _band(
+    fig: go.Figure, steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str, name: str = "± 2 se"
+) -> None:
+    """A shaded band between `low` and `high` (by default the ±2·se of a Monte Carlo figure)."""
     fig.add_trace(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), hoverinfo="skip"))
-    fig.add_trace(_fill_down(steps, high, color, "± 2 se"))
+    fig.add_trace(_fill_down(steps, high, color, name))
+
+
+# the band of a sample-based estimator's calibrated error (`Result.error`), lighter than the ±2·se
+ESTIMATOR_BAND = {"nll": "rgba(31, 119, 180, 0.10)", "kl": "rgba(214, 39, 40, 0.08)"}
+
+
+def _estimator_error(rows: Rows, key: str) -> float | None:
+    """The estimator error of the latest row that has one (it is one calibrated figure per method)."""
+    errors = _column(rows, key)
+    finite = errors[np.isfinite(errors)]
+    return float(finite[-1]) if len(finite) else None
+
+
+def _error_name(error: float) -> str:
+    return f"estimator error ±{error:g}"
 
 
 def _fill_down(steps: np.ndarray, top: np.ndarray, color: str, name: str) -> go.Scatter:
@@ -357,14 +374,18 @@ def nll_curve(
     if floor is not None:
         fig.add_trace(_floor_line(steps, floor, entropy))
         fig.add_trace(_fill_down(steps, nll, GAP_COLOR, "KL = NLL − H(p)"))
+    error = _estimator_error(rows, "nll_error")
+    if error is not None:
+        low = nll - error if floor is None else np.fmax(nll - error, floor)
+        _band(fig, steps, low, nll + error, ESTIMATOR_BAND["nll"], _error_name(error))
     _band(fig, steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
     fig.add_trace(go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name=label))
     others = [key for key in rows[-1] if key.startswith(OTHER_PREFIX)] if rows else []
     for key, color in zip(others, OTHER_COLORS, strict=False):
         line = dict(color=color, width=2, dash="dash")
         fig.add_trace(go.Scatter(x=steps, y=_column(rows, key), mode="lines", line=line, name=key))
-    upper = np.fmax.reduce([nll + 2 * se, *(_column(rows, key) for key in others)])
-    _nll_range(fig, upper, floor)
+    spread = 2 * se if error is None else np.fmax(2 * se, error)
+    _nll_range(fig, nll + spread, [_column(rows, key) for key in others], floor)
     if floor is not None:
         _gap_note(fig, steps, nll, floor)
     fig.update_xaxes(title_text="step")
@@ -386,10 +407,15 @@ def _floor_line(steps: np.ndarray, floor: float, entropy: Result) -> go.Scatter:
     )
 
 
-def _nll_range(fig: go.Figure, upper: np.ndarray, floor: float | None) -> None:
-    """Zoom on the late curve: the first evaluations of a fresh model would flatten the gap."""
+def _nll_range(fig: go.Figure, upper: np.ndarray, others: list[np.ndarray], floor: float | None) -> None:
+    """Zoom on the late NLL curve: the first evaluations of a fresh model would flatten the gap.
+
+    A further NLL (a bound) keeps only its latest value in view: a fresh VAE's ELBO starts near
+    100 nats and would otherwise squash the NLL and the floor into one line.
+    """
     late = upper[len(upper) // 10 :] if len(upper) > 10 else upper
-    top = float(np.nanmax(late))
+    latest = [curve[np.isfinite(curve)][-1] for curve in others if np.isfinite(curve).any()]
+    top = float(np.nanmax([*late, *latest]))
     bottom = float(np.nanmin(upper)) if floor is None else min(floor, float(np.nanmin(upper)))
     pad = 0.08 * max(top - bottom, 0.05)
     fig.update_yaxes(range=[bottom - pad, top + pad])
@@ -419,7 +445,8 @@ def kl_curve(
     """KL vs step on a log axis with a ±2·se band; `label` names its kind and method.
 
     Values at or below zero (possible for a Monte Carlo estimate near zero) sit on the floor
-    of the axis as open markers. `checks` are (step, KL) points from another method.
+    of the axis as open markers. `checks` are (step, KL) points from another method. A
+    sample-based estimate (rows with "kl_error") gets its calibrated estimator error as the band.
     """
     fig = _layout(go.Figure(), label, height)
     steps, kl, se = _column(rows, "step"), _column(rows, "kl"), _column(rows, "kl_se")
@@ -428,7 +455,12 @@ def kl_curve(
     se = np.nan_to_num(se)
     low = np.clip(kl - 2 * se, LOG_FLOOR, None)
     high = np.clip(kl + 2 * se, LOG_FLOOR, None)
-    _band(fig, steps, low, high, "rgba(214, 39, 40, 0.2)")
+    error = _estimator_error(rows, "kl_error")
+    if error is not None:
+        low, high = np.clip(kl - error, LOG_FLOOR, None), np.clip(kl + error, LOG_FLOOR, None)
+        _band(fig, steps, low, high, ESTIMATOR_BAND["kl"], _error_name(error))
+    else:
+        _band(fig, steps, low, high, "rgba(214, 39, 40, 0.2)")
     positive = np.where(kl > LOG_FLOOR, kl, np.nan)
     fig.add_trace(
         go.Scatter(x=steps, y=positive, mode="lines", line=dict(color=KL_COLOR, width=2), name="KL(p‖q)")
