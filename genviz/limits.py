@@ -25,6 +25,9 @@ class HostLimits:
     max_session_mb: float = 300.0  # memory of one session's model: weights, optimiser, snapshots, work
     max_eval_seconds: float = 3.0  # one full evaluation (held-out metrics, heat map and cross-check)
     max_step_seconds: float = 0.5  # one training step, which a training slice cannot interrupt
+    # Live-page redraws (fragment runs) the server starts per second, all sessions together; beyond
+    # it every page polls less often (`genviz.ui.polling.DrawingLoad`).
+    page_runs_per_second: float = 30.0
 
     @property
     def training_slots(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import queue
 import time
 from collections import deque
@@ -36,6 +37,7 @@ LIVE_MIN_RESOLUTION = 32
 PAUSED_RESOLUTION = 128  # the full grid, drawn once training pauses
 N_SAMPLES = 1500  # samples drawn over the model's density when asked for
 VIEW_POINTS = 1000  # held-out points a family view may draw
+WORKER_NICENESS = 10  # added to a training worker's niceness (0 → 10): the server schedules first
 PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
 # A query (log q at given points, or samples) costs at most what a paused heat map does.
 MAX_QUERY_POINTS = PAUSED_RESOLUTION**2
@@ -559,6 +561,9 @@ def _error_update(session: str, seq: int, message: str, running: bool) -> Update
 def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:
     """The worker process: apply commands, train, report; exit when told or when the server is gone."""
     torch.set_num_threads(1)  # one core per slot: these small models gain nothing from more
+    # Below the server in the CPU's queue: with every core training, the server's page runs and
+    # its event loop (which sends every page its updates) still get a core the moment they wake.
+    os.nice(WORKER_NICENESS)
     worker = Worker(outbox, limits)
     parent = multiprocessing.parent_process()
     while parent is None or parent.is_alive():

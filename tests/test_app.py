@@ -193,6 +193,28 @@ def test_a_sample_based_estimate_is_drawn_with_its_estimator_error() -> None:
     assert not [t for t in render.kl_curve(exact, "KL").data if "estimator" in (t.name or "")]
 
 
+def test_the_live_figures_built_as_plain_dicts_are_valid_plotly() -> None:
+    # they skip plotly's validation when built (it is the costliest part of a refresh): check here
+    import plotly.graph_objects as go
+
+    grid = np.linspace(-2, 2, 16)
+    log_q = -np.add.outer(grid**2, grid**2)
+    points = np.random.default_rng(0).normal(size=(50, 2))
+    entropy = Result("H(p)", 2.8, None, "exact", "closed form")
+    rows = [{"step": s, "nll": 3.0 - s / 100, "nll_se": 0.01, "nll_error": 0.08, "kl": 0.2 - s / 100,
+             "kl_se": 0.01, "kl_error": 0.08, "NLL via ELBO (bound)": 3.5} for s in range(0, 30, 5)]
+    figures = [
+        render.density_panel(grid, grid, log_q, cmax=1.0, title="q", samples=points, points=points),
+        render.density_panel(grid, grid, None, cmax=1.0, title="data", points=points),
+        render.nll_curve(rows, entropy),
+        render.kl_curve(rows, "KL", checks=[(10, 0.1)]),
+        render.nll_curve([{"step": 0, "nll": None}], None),
+        render.kl_curve([{"step": 0, "kl": None}], "KL"),
+    ]
+    for figure in figures:
+        go.Figure(figure.to_dict())  # raises on any invalid property or value
+
+
 def test_figures_handle_missing_and_non_positive_values() -> None:
     rows = [{"step": 0, "nll": 3.0, "nll_se": 0.01, "kl": 0.2, "kl_se": 0.01}]
     rows += [{"step": 5, "nll": 2.9, "nll_se": 0.01, "kl": -0.001, "kl_se": 0.002}]

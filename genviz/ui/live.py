@@ -26,20 +26,24 @@ from genviz.worker import N_SAMPLES, DensityFrame
 
 FAST_EVERY = 0.15  # seconds between redraws of the numbers and the density pair, on a quiet server
 CURVES_EVERY = 0.5
-DETAILS_EVERY = 1.0
-SLOWEST_FAST = 0.8  # however busy the server, each page's density redraws at least this often
+DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
+# Runs a second one training page asks for at these rates: the fast part, the curves, the texts,
+# the family view and the group's heartbeat.
+PAGE_RUNS = 1 / FAST_EVERY + 1 / CURVES_EVERY + 2 / DETAILS_EVERY + 1 / polling.HEARTBEAT
 DENSITY_HEIGHT = 330
 CURVE_HEIGHT = 250
 DATA_POINTS = 1500  # a user's points drawn beside the model
 
 
 def refresh_intervals() -> tuple[float, float, float]:
-    """(fast, curves, details) seconds: a server with more running sessions than slots draws
-    each page less often, so that drawing never starves training."""
+    """(fast, curves, details) seconds: when the training pages together would ask the server for
+    more runs a second than the host allows (`page_runs_per_second`, 30 by default), every page
+    polls proportionally less often. Known before the runs arrive, so a class that presses Train
+    at once never floods the server; `polling.DrawingLoad` stretches further if drawing lags."""
     engine = scheduler()
-    load = max(1.0, engine.running() / max(1, len(engine.slots)) / 2)
-    fast = min(SLOWEST_FAST, FAST_EVERY * load)
-    return fast, max(CURVES_EVERY, 2.5 * fast), max(DETAILS_EVERY, 5 * fast)
+    budget = engine.limits.page_runs_per_second
+    load = max(1.0, engine.running() * PAGE_RUNS / budget) if budget > 0 else 1.0
+    return FAST_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load
 
 
 def live_view() -> None:

@@ -15,6 +15,10 @@ A part that stops or starts polling is a new fragment, and Streamlit drops a cli
 whose fragment has just been replaced (the browser still names the old one): a Train click in the
 second the first evaluation arrives would be lost. The group's key keeps its identity.
 
+Every interval stretches when the server's drawing falls behind (`DrawingLoad`): the parts' runs
+share one interpreter, so a classroom of pages polling at their quiet rates would queue runs
+faster than they finish, and every page would freeze. Instead each page redraws less often.
+
 Nothing here reruns the whole page. In Streamlit a whole-page rerun requested from inside a
 fragment (`st.rerun(scope="app")` in a fragment or its callbacks) races with the fragments' own
 timed reruns: under load the browser receives elements for a page layout it no longer has ("Bad
@@ -23,27 +27,107 @@ delta path index"), closes its connection and shows a blank page.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
 
+from genviz.limits import HostLimits
+
 HEARTBEAT = 2.0  # seconds: how soon the parts stop polling after a run ends by itself
+
+
+class DrawingLoad:
+    """How busy the server's drawing is, and how much to stretch every live page's intervals.
+
+    Two rates, each decaying over `window` seconds: the live parts' CPU (each run's own thread
+    time, so waiting for the interpreter lock is not counted) and the runs started per second.
+    The second matters as much: Streamlit starts a thread for each run, and its event loop, which
+    also sends every page its updates, waits for each start while the other runs hold the lock; at
+    about 50 runs a second on two cores the loop fell behind and every page froze. The stretch is
+    the factor that brings both rates at the unstretched intervals down to their targets (`cores`,
+    `runs` per second), smoothed, between 1 and `most`, in steps of 2^¼ so that the browsers'
+    timers are not replaced on every run."""
+
+    def __init__(
+        self, cores: float = 0.5, runs: float = 30.0, window: float = 3.0, most: float = 16.0
+    ) -> None:
+        self.target, self.runs_target, self.window, self.most = cores, runs, window, most
+        self._lock = threading.Lock()
+        self._rate = 0.0  # CPU seconds per second, at the current stretch
+        self._runs = 0.0  # runs started per second, at the current stretch
+        self._at = time.monotonic()
+        self._stretch = 1.0
+        self._local = threading.local()
+
+    def record(self, cpu_seconds: float, now: float | None = None, *, runs: int = 0) -> None:
+        """A run's CPU seconds once it ends, or `runs` started (with no CPU yet)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            decay = math.exp(-max(0.0, now - self._at) / self.window)
+            self._rate = self._rate * decay + cpu_seconds / self.window
+            self._runs = self._runs * decay + runs / self.window
+            self._at = now
+            demand = max(self._rate / self.target, self._runs / self.runs_target if self.runs_target else 0)
+            wanted = min(self.most, max(1.0, demand * self._stretch))
+            self._stretch += 0.3 * (wanted - self._stretch)
+
+    def _decayed(self, now: float) -> float:
+        return self._rate * math.exp(-max(0.0, now - self._at) / self.window)
+
+    def stretch(self) -> float:
+        """The factor on every interval, in steps of 2^¼."""
+        with self._lock:
+            return 2.0 ** (round(4 * math.log2(max(1.0, self._stretch))) / 4)
+
+    def cores(self, now: float | None = None) -> float:
+        """The drawing's current rate, in cores."""
+        with self._lock:
+            return self._decayed(time.monotonic() if now is None else now)
+
+    def measured(self, draw: Callable[[], None]) -> Callable[[], None]:
+        """`draw`, its CPU time recorded; runs nested in a measured one (a group's parts) count once."""
+
+        def run() -> None:
+            if getattr(self._local, "inside", False):
+                return draw()
+            self.record(0.0, runs=1)
+            self._local.inside, start = True, time.thread_time()
+            try:
+                draw()
+            finally:
+                self._local.inside = False
+                self.record(time.thread_time() - start)
+
+        return run
+
+
+DRAWING = DrawingLoad(runs=HostLimits.from_environment().page_runs_per_second)  # the server's, for all pages
+
+
+def stretched(seconds: float | None) -> float | None:
+    """A polling interval as the server's drawing load allows."""
+    return None if seconds is None else seconds * DRAWING.stretch()
 
 
 def group(key: str, draw: Callable[[], None]) -> None:
     """Draw `draw`, which declares the page's parts, as a keyed fragment with a heartbeat."""
-    st.fragment(run_every=HEARTBEAT, key=key)(draw)()
+    st.fragment(run_every=stretched(HEARTBEAT), key=key)(DRAWING.measured(draw))()
 
 
 def part(draw: Callable[[], None], run_every: float | None) -> None:
-    """Declare and draw one part of a group, polling every `run_every` seconds or not at all.
+    """Declare and draw one part of a group, polling every `run_every` seconds (stretched under
+    load, see `DrawingLoad`) or not at all.
 
     Streamlit names a fragment after its function and keeps the browser's timer of a fragment
     declared again under the same name, even without `run_every`. So a polling part and a still
     one get different names: when the group's rerun declares the other one, the old fragment is
     dropped and the browser told to stop its timer."""
-    st.fragment(run_every=run_every)(_named(draw, polling=run_every is not None))()
+    named = _named(DRAWING.measured(draw), draw, polling=run_every is not None)
+    st.fragment(run_every=stretched(run_every))(named)()
 
 
 def rerun_group(key: str, action: Callable[[], None]) -> Callable[[], None]:
@@ -75,9 +159,11 @@ def _fragments_this_run() -> list[str]:
     return list(ctx.fragment_ids_this_run or []) if ctx is not None else []
 
 
-def _named(draw: Callable[[], None], polling: bool) -> Callable[[], None]:
+def _named(run: Callable[[], None], draw: Callable[[], None], polling: bool) -> Callable[[], None]:
+    """`run` under a name taken from `draw`, which tells a polling part from a still one."""
+
     def named() -> None:
-        draw()
+        run()
 
     named.__module__ = draw.__module__
     named.__qualname__ = f"{draw.__qualname__}.{'polling' if polling else 'still'}"

@@ -85,6 +85,50 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
+def _plain_figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """A figure from plain dicts, without plotly's property-by-property validation.
+
+    Building a figure through plotly's objects costs 15–40 ms (validators, deep copies, subplot
+    look-ups), the largest part of a live refresh: a classroom of pages drawing at several per
+    second would need more than the server's one interpreter. The live figures (density panels,
+    learning curves) are built as dicts instead, about 0.5 ms; the tests validate each of them."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+def _curve_layout_dict(title: str, height: int) -> dict[str, Any]:
+    """`_layout`'s settings as a plain dict, with the template spelled out (no validation to expand it)."""
+    return dict(
+        title=dict(text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15)),
+        template=WHITE_TEMPLATE,
+        font=FONT,
+        height=height,
+        margin=dict(l=55, r=15, t=36, b=40),
+        legend=dict(
+            yanchor="top",
+            y=0.99,
+            xanchor="right",
+            x=0.99,
+            font=dict(size=11),
+            bgcolor="rgba(255,255,255,0.75)",
+        ),  # fmt: skip
+        hovermode="x unified",
+    )
+
+
+def _empty_dict(layout: dict[str, Any], message: str) -> go.Figure:
+    note = dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=14))
+    return _plain_figure(
+        [], layout | dict(annotations=[note], xaxis=dict(visible=False), yaxis=dict(visible=False))
+    )
+
+
+def _named_legend(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only named traces appear in the legend."""
+    for trace in traces:
+        trace["showlegend"] = bool(trace.get("name"))
+    return traces
+
+
 # ------------------------------------------------------------------ densities
 
 LEVELS = 255  # a density heat map travels as uint8 levels of [0, cmax]: a quarter of float32's bytes
@@ -93,6 +137,7 @@ SAMPLE_MARKER = dict(size=3, color="rgba(255, 255, 255, 0.75)", line=dict(width=
 DATA_MARKER = dict(size=3, color="rgba(40, 30, 120, 0.45)", line=dict(width=0))
 DATA_TITLE = "your data (held-out points)"
 _WHITE = pio.templates["plotly_white"].layout
+WHITE_TEMPLATE = pio.templates["plotly_white"].to_plotly_json()  # for figures built as dicts
 # The few parts of plotly_white a density panel shows; the whole template would add ~7 KB per figure.
 PANEL_TEMPLATE = go.layout.Template(
     layout=dict(
@@ -102,7 +147,7 @@ PANEL_TEMPLATE = go.layout.Template(
         xaxis=_WHITE.xaxis,
         yaxis=_WHITE.yaxis,
     )
-)
+).to_plotly_json()
 
 
 def density_scale(log_p: np.ndarray | None, log_q: np.ndarray | None) -> float:
@@ -170,13 +215,13 @@ def density_panel(
     x: (m,), y: (k,), log_density: (k, m) with [i, j] at (x[j], y[i]), or None for `points`
     alone (a user's data, whose density is unknown); samples and points: (n, 2), overlaid as
     light and dark markers."""
-    fig = go.Figure(_density_traces(x, y, log_density, cmax, samples, points, colorbar))
-    _density_axes(fig, x, y)
-    fig.update_layout(
+    traces = _density_traces(x, y, log_density, cmax, samples, points, colorbar)
+    layout = _density_layout(height) | dict(
         title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
-        **_density_layout(height),
+        xaxis=dict(range=_edges(x), constrain="domain"),
+        yaxis=dict(range=_edges(y), scaleanchor="x", constrain="domain"),
     )
-    return fig
+    return _plain_figure(traces, layout)
 
 
 def density_pair(
@@ -222,8 +267,8 @@ def _density_traces(
     samples: np.ndarray | None,
     points: np.ndarray | None,
     colorbar: bool,
-) -> list[go.Heatmap | go.Scattergl]:
-    """A panel's traces, bottom to top: the heat map, a user's points, the model's samples."""
+) -> list[dict[str, Any]]:
+    """A panel's traces as dicts, bottom to top: the heat map, a user's points, the model's samples."""
     traces = (
         []
         if log_density is None
@@ -238,11 +283,12 @@ def _density_traces(
 
 def _level_heatmap(
     x: np.ndarray, y: np.ndarray, levels: np.ndarray, cmax: float, colorbar: bool
-) -> go.Heatmap:
+) -> dict[str, Any]:
     """A heat map of uint8 levels on an evenly spaced grid (x0, dx: no coordinate arrays sent)."""
     step = cmax / LEVELS
     tickvals, ticktext = _density_ticks(cmax)
-    return go.Heatmap(
+    return dict(
+        type="heatmap",
         z=levels,
         x0=float(x[0]),
         dx=_spacing(x),
@@ -306,8 +352,11 @@ def _edges(centres: np.ndarray) -> list[float]:
     return [float(centres[0] - half), float(centres[-1] + half)]
 
 
-def _scatter(points: np.ndarray, marker: dict = SAMPLE_MARKER, name: str = "samples from q") -> go.Scattergl:
-    return go.Scattergl(
+def _scatter(
+    points: np.ndarray, marker: dict = SAMPLE_MARKER, name: str = "samples from q"
+) -> dict[str, Any]:
+    return dict(
+        type="scattergl",
         x=points[:, 0].astype(np.float32),
         y=points[:, 1].astype(np.float32),
         mode="markers",
@@ -326,11 +375,14 @@ def _column(rows: Rows, key: str) -> np.ndarray:
 
 
 def _band(
-    fig: go.Figure, steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str, name: str = "± 2 se"
-) -> None:
+    steps: np.ndarray, low: np.ndarray, high: np.ndarray, color: str, name: str = "± 2 se"
+) -> list[dict[str, Any]]:
     """A shaded band between `low` and `high` (by default the ±2·se of a Monte Carlo figure)."""
-    fig.add_trace(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), hoverinfo="skip"))
-    fig.add_trace(_fill_down(steps, high, color, name))
+    return [_line(steps, low, dict(width=0), hoverinfo="skip"), _fill_down(steps, high, color, name)]
+
+
+def _line(x: Any, y: Any, line: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return dict(type="scatter", x=x, y=y, mode="lines", line=line, **more)
 
 
 # the band of a sample-based estimator's calibrated error (`Result.error`), lighter than the ±2·se
@@ -348,12 +400,9 @@ def _error_name(error: float) -> str:
     return f"estimator error ±{error:g}"
 
 
-def _fill_down(steps: np.ndarray, top: np.ndarray, color: str, name: str) -> go.Scatter:
+def _fill_down(steps: np.ndarray, top: np.ndarray, color: str, name: str) -> dict[str, Any]:
     """An invisible line at `top`, shaded down to the trace drawn just before it."""
-    line = dict(width=0)
-    return go.Scatter(
-        x=steps, y=top, mode="lines", line=line, fill="tonexty", fillcolor=color, name=name, hoverinfo="skip"
-    )
+    return _line(steps, top, dict(width=0), fill="tonexty", fillcolor=color, name=name, hoverinfo="skip")
 
 
 OTHER_PREFIX = "NLL via "  # row keys of a family's further NLLs, e.g. "NLL via ELBO (bound)"
@@ -365,40 +414,37 @@ def nll_curve(
 ) -> go.Figure:
     """Held-out NLL vs step with a ±2·se band, the floor H(p) and the gap between them (the KL),
     and any further NLLs the family reports (bounds drawn dashed above the NLL)."""
-    fig = _layout(go.Figure(), "Held-out NLL and its floor H(p)", height)
+    layout = _curve_layout_dict("Held-out NLL and its floor H(p)", height)
     steps, nll, se = _column(rows, "step"), _column(rows, "nll"), _column(rows, "nll_se")
     if not np.isfinite(nll).any():
-        return _empty(fig, "held-out NLL unavailable: the model defines no density")
+        return _empty_dict(layout, "held-out NLL unavailable: the model defines no density")
     se = np.nan_to_num(se)
     floor = entropy.value if entropy is not None and entropy.value is not None else None
+    traces: list[dict[str, Any]] = []
     if floor is not None:
-        fig.add_trace(_floor_line(steps, floor, entropy))
-        fig.add_trace(_fill_down(steps, nll, GAP_COLOR, "KL = NLL − H(p)"))
+        traces += [_floor_line(steps, floor, entropy), _fill_down(steps, nll, GAP_COLOR, "KL = NLL − H(p)")]
     error = _estimator_error(rows, "nll_error")
     if error is not None:
         low = nll - error if floor is None else np.fmax(nll - error, floor)
-        _band(fig, steps, low, nll + error, ESTIMATOR_BAND["nll"], _error_name(error))
-    _band(fig, steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
-    fig.add_trace(go.Scatter(x=steps, y=nll, mode="lines", line=dict(color=NLL_COLOR, width=2), name=label))
+        traces += _band(steps, low, nll + error, ESTIMATOR_BAND["nll"], _error_name(error))
+    traces += _band(steps, nll - 2 * se, nll + 2 * se, "rgba(31, 119, 180, 0.25)")
+    traces.append(_line(steps, nll, dict(color=NLL_COLOR, width=2), name=label))
     others = [key for key in rows[-1] if key.startswith(OTHER_PREFIX)] if rows else []
     for key, color in zip(others, OTHER_COLORS, strict=False):
-        line = dict(color=color, width=2, dash="dash")
-        fig.add_trace(go.Scatter(x=steps, y=_column(rows, key), mode="lines", line=line, name=key))
+        traces.append(_line(steps, _column(rows, key), dict(color=color, width=2, dash="dash"), name=key))
     spread = 2 * se if error is None else np.fmax(2 * se, error)
-    _nll_range(fig, nll + spread, [_column(rows, key) for key in others], floor)
+    y_range = _nll_range(nll + spread, [_column(rows, key) for key in others], floor)
+    layout |= dict(xaxis=dict(title=dict(text="step")), yaxis=dict(title=dict(text="nats"), range=y_range))
     if floor is not None:
-        _gap_note(fig, steps, nll, floor)
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="nats")
-    for trace in fig.data:
-        trace.showlegend = trace.name not in (None, "")
-    return fig
+        layout["annotations"] = [_gap_note(steps, nll, floor)]
+    return _plain_figure(_named_legend(traces), layout)
 
 
-def _floor_line(steps: np.ndarray, floor: float, entropy: Result) -> go.Scatter:
+def _floor_line(steps: np.ndarray, floor: float, entropy: Result) -> dict[str, Any]:
     label = f"H(p) = {floor:.3f} ({entropy.kind})"
-    return go.Scatter(
-        x=[steps.min(), max(steps.max(), steps.min() + 1)] if len(steps) else [0, 1],
+    return dict(
+        type="scatter",
+        x=[float(steps.min()), float(max(steps.max(), steps.min() + 1))] if len(steps) else [0, 1],
         y=[floor, floor],
         mode="lines",
         line=dict(color=FLOOR_COLOR, width=2, dash="dash"),
@@ -407,7 +453,7 @@ def _floor_line(steps: np.ndarray, floor: float, entropy: Result) -> go.Scatter:
     )
 
 
-def _nll_range(fig: go.Figure, upper: np.ndarray, others: list[np.ndarray], floor: float | None) -> None:
+def _nll_range(upper: np.ndarray, others: list[np.ndarray], floor: float | None) -> list[float]:
     """Zoom on the late NLL curve: the first evaluations of a fresh model would flatten the gap.
 
     A further NLL (a bound) keeps only its latest value in view: a fresh VAE's ELBO starts near
@@ -418,14 +464,14 @@ def _nll_range(fig: go.Figure, upper: np.ndarray, others: list[np.ndarray], floo
     top = float(np.nanmax([*late, *latest]))
     bottom = float(np.nanmin(upper)) if floor is None else min(floor, float(np.nanmin(upper)))
     pad = 0.08 * max(top - bottom, 0.05)
-    fig.update_yaxes(range=[bottom - pad, top + pad])
+    return [bottom - pad, top + pad]
 
 
-def _gap_note(fig: go.Figure, steps: np.ndarray, nll: np.ndarray, floor: float) -> None:
+def _gap_note(steps: np.ndarray, nll: np.ndarray, floor: float) -> dict[str, Any]:
     last = int(np.flatnonzero(np.isfinite(nll))[-1])
-    fig.add_annotation(
-        x=steps[last],
-        y=(nll[last] + floor) / 2,
+    return dict(
+        x=float(steps[last]),
+        y=float((nll[last] + floor) / 2),
         text="KL = NLL − H(p)",
         showarrow=False,
         xanchor="right",
@@ -448,33 +494,31 @@ def kl_curve(
     of the axis as open markers. `checks` are (step, KL) points from another method. A
     sample-based estimate (rows with "kl_error") gets its calibrated estimator error as the band.
     """
-    fig = _layout(go.Figure(), label, height)
+    layout = _curve_layout_dict(label, height)
     steps, kl, se = _column(rows, "step"), _column(rows, "kl"), _column(rows, "kl_se")
     if not np.isfinite(kl).any():
-        return _empty(fig, "KL unavailable")
+        return _empty_dict(layout, "KL unavailable")
     se = np.nan_to_num(se)
     low = np.clip(kl - 2 * se, LOG_FLOOR, None)
     high = np.clip(kl + 2 * se, LOG_FLOOR, None)
     error = _estimator_error(rows, "kl_error")
     if error is not None:
         low, high = np.clip(kl - error, LOG_FLOOR, None), np.clip(kl + error, LOG_FLOOR, None)
-        _band(fig, steps, low, high, ESTIMATOR_BAND["kl"], _error_name(error))
+        traces = _band(steps, low, high, ESTIMATOR_BAND["kl"], _error_name(error))
     else:
-        _band(fig, steps, low, high, "rgba(214, 39, 40, 0.2)")
+        traces = _band(steps, low, high, "rgba(214, 39, 40, 0.2)")
     positive = np.where(kl > LOG_FLOOR, kl, np.nan)
-    fig.add_trace(
-        go.Scatter(x=steps, y=positive, mode="lines", line=dict(color=KL_COLOR, width=2), name="KL(p‖q)")
-    )
+    traces.append(_line(steps, positive, dict(color=KL_COLOR, width=2), name="KL(p‖q)"))
     at_floor = np.isfinite(kl) & (kl <= LOG_FLOOR)
     if at_floor.any():
-        fig.add_trace(_floor_markers(steps[at_floor], kl[at_floor]))
+        traces.append(_floor_markers(steps[at_floor], kl[at_floor]))
     if checks:
-        fig.add_trace(_check_markers(checks, check_label))
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(type="log", title_text="nats", **_log_ticks(np.concatenate([low, high])))
-    for trace in fig.data:
-        trace.showlegend = trace.name not in (None, "")
-    return fig
+        traces.append(_check_markers(checks, check_label))
+    ticks = _log_ticks(np.concatenate([low, high]))
+    layout |= dict(
+        xaxis=dict(title=dict(text="step")), yaxis=dict(type="log", title=dict(text="nats"), **ticks)
+    )
+    return _plain_figure(_named_legend(traces), layout)
 
 
 def _log_ticks(values: np.ndarray) -> dict[str, Any]:
@@ -487,8 +531,9 @@ def _log_ticks(values: np.ndarray) -> dict[str, Any]:
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
-def _floor_markers(steps: np.ndarray, values: np.ndarray) -> go.Scatter:
-    return go.Scatter(
+def _floor_markers(steps: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    return dict(
+        type="scatter",
         x=steps,
         y=np.full(len(steps), LOG_FLOOR),
         mode="markers",
@@ -499,10 +544,11 @@ def _floor_markers(steps: np.ndarray, values: np.ndarray) -> go.Scatter:
     )
 
 
-def _check_markers(checks: Sequence[tuple[int, float]], label: str) -> go.Scatter:
+def _check_markers(checks: Sequence[tuple[int, float]], label: str) -> dict[str, Any]:
     steps, values = zip(*checks, strict=True)
     values = np.clip(np.array(values, dtype=np.float64), LOG_FLOOR, None)
-    return go.Scatter(
+    return dict(
+        type="scatter",
         x=list(steps),
         y=values,
         mode="markers",
@@ -535,7 +581,7 @@ def derivation_curves(
         return _empty(fig, "held-out log-likelihood unavailable")
     se = np.nan_to_num(_column(rows, "se"))
     held_out = _column(rows, "held_out")
-    _band(fig, steps, held_out - 2 * se, held_out + 2 * se, "rgba(31, 119, 180, 0.2)")
+    fig.add_traces(_band(steps, held_out - 2 * se, held_out + 2 * se, "rgba(31, 119, 180, 0.2)"))
     if entropy is not None:
         fig.add_trace(_level(steps, entropy, labels["entropy"], FLOOR_COLOR))
     fig.add_trace(_level(steps, 0.0, "", "#999"))
