@@ -564,6 +564,10 @@ def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:
     # Below the server in the CPU's queue: with every core training, the server's page runs and
     # its event loop (which sends every page its updates) still get a core the moment they wake.
     os.nice(WORKER_NICENESS)
+    # At exit a queue's feeder thread is joined, and it blocks for good on a full pipe: this process
+    # holds the pipe's read end too, so a server gone does not end the write. Updates unsent at exit
+    # have no reader anyway.
+    outbox.cancel_join_thread()
     worker = Worker(outbox, limits)
     parent = multiprocessing.parent_process()
     while parent is None or parent.is_alive():

@@ -163,20 +163,50 @@ WORKER_PIDS = textwrap.dedent(
 )
 
 
-def test_no_worker_outlives_its_server(tmp_path) -> None:
-    script = tmp_path / "server.py"
-    script.write_text(WORKER_PIDS)
+def worker_pids_of(server_script: str, tmp_path) -> list[int]:
+    """Run a server script that prints its workers' pids and dies; its output goes to a file, not
+    a pipe, so a worker left behind cannot keep this waiting."""
+    script, printed = tmp_path / "server.py", tmp_path / "pids.txt"
+    script.write_text(server_script)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    output = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
-    )
-    pids = [int(p) for p in output.stdout.split()]
+    with printed.open("w") as out:
+        subprocess.run([sys.executable, str(script)], stdout=out, env=env, timeout=120, check=True)
+    return [int(p) for p in printed.read_text().split()]
+
+
+def test_no_worker_outlives_its_server(tmp_path) -> None:
+    pids = worker_pids_of(WORKER_PIDS, tmp_path)
     assert len(pids) == 2
 
     def gone() -> bool:
         return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids)
 
     wait_for(gone, timeout=15)
+
+
+KILLED_WHILE_TRAINING = textwrap.dedent(
+    """
+    import os, sys, time
+    from genviz.config import RunConfig
+    from genviz.engine import Scheduler
+    from genviz.limits import HostLimits
+    if __name__ == "__main__":
+        scheduler = Scheduler(HostLimits(slots=1))
+        handles = [scheduler.open() for _ in range(3)]
+        for handle in handles:
+            assert handle.build(RunConfig(model="gmm", n_test=1000)) is None
+            handle.run(True)
+        print(scheduler.slots[0].process.pid, flush=True)
+        time.sleep(3)  # the worker sends updates; once the reader is gone they fill the pipe
+        os._exit(0)
+    """
+)
+
+
+def test_a_worker_exits_when_its_server_dies_mid_training(tmp_path) -> None:
+    # the worker's queue must not wait at exit to flush updates that nobody will ever read
+    [pid] = worker_pids_of(KILLED_WHILE_TRAINING, tmp_path)
+    wait_for(lambda: not _alive(pid), timeout=20)
 
 
 def _alive(pid: int) -> bool:

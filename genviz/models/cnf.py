@@ -155,7 +155,7 @@ class CNF(GenerativeModel):
         eval_steps: Annotated[int, Range(1, 256), "RK4 steps of the reported log density and sampling"] = 12,
         regularization: Annotated[
             float, Range(0.0, 1.0), "weight of the kinetic energy and Jacobian penalties (RNODE)"
-        ] = 0.01,
+        ] = 0.05,
     ) -> None:
         super().__init__()
         self.standardize = Standardize()

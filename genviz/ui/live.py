@@ -39,7 +39,7 @@ def refresh_intervals() -> tuple[float, float, float]:
     """(fast, curves, details) seconds: when the training pages together would ask the server for
     more runs a second than the host allows (`page_runs_per_second`, 30 by default), every page
     polls proportionally less often. Known before the runs arrive, so a class that presses Train
-    at once never floods the server; `polling.DrawingLoad` stretches further if drawing lags."""
+    at once does not flood the server; `polling.DrawingLoad` stretches further if drawing lags."""
     engine = scheduler()
     budget = engine.limits.page_runs_per_second
     load = max(1.0, engine.running() * PAGE_RUNS / budget) if budget > 0 else 1.0

@@ -38,6 +38,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState,
 from genviz.limits import HostLimits
 
 HEARTBEAT = 2.0  # seconds: how soon the parts stop polling after a run ends by itself
+STRETCH_SECONDS = 1.0  # how fast the drawing load's stretch relaxes once the load falls
 
 
 class DrawingLoad:
@@ -53,40 +54,51 @@ class DrawingLoad:
     timers are not replaced on every run."""
 
     def __init__(
-        self, cores: float = 0.5, runs: float = 30.0, window: float = 3.0, most: float = 16.0
+        self,
+        cores: float = 0.5,
+        runs: float = 30.0,
+        window: float = 3.0,
+        most: float = 8.0,
+        start: float | None = None,  # the clock's reading now (a simulation's own clock)
     ) -> None:
         self.target, self.runs_target, self.window, self.most = cores, runs, window, most
         self._lock = threading.Lock()
         self._rate = 0.0  # CPU seconds per second, at the current stretch
         self._runs = 0.0  # runs started per second, at the current stretch
-        self._at = time.monotonic()
+        self._at = time.monotonic() if start is None else start
         self._stretch = 1.0
         self._local = threading.local()
 
     def record(self, cpu_seconds: float, now: float | None = None, *, runs: int = 0) -> None:
         """A run's CPU seconds once it ends, or `runs` started (with no CPU yet)."""
-        now = time.monotonic() if now is None else now
         with self._lock:
-            decay = math.exp(-max(0.0, now - self._at) / self.window)
-            self._rate = self._rate * decay + cpu_seconds / self.window
-            self._runs = self._runs * decay + runs / self.window
-            self._at = now
-            demand = max(self._rate / self.target, self._runs / self.runs_target if self.runs_target else 0)
-            wanted = min(self.most, max(1.0, demand * self._stretch))
-            self._stretch += 0.3 * (wanted - self._stretch)
+            self._advance(time.monotonic() if now is None else now, cpu_seconds, runs)
 
-    def _decayed(self, now: float) -> float:
-        return self._rate * math.exp(-max(0.0, now - self._at) / self.window)
+    def _advance(self, now: float, cpu_seconds: float = 0.0, runs: int = 0) -> None:
+        """Decay both rates to `now`, add a run's figures, and move the stretch toward what they ask for."""
+        elapsed = max(0.0, now - self._at)
+        decay = math.exp(-elapsed / self.window)
+        self._rate = self._rate * decay + cpu_seconds / self.window
+        self._runs = self._runs * decay + runs / self.window
+        self._at = max(self._at, now)
+        demand = max(self._rate / self.target, self._runs / self.runs_target if self.runs_target else 0.0)
+        wanted = min(self.most, max(1.0, demand * self._stretch))
+        if wanted > self._stretch:  # a burst: stretch at once, before its runs pile up
+            self._stretch = wanted
+        else:  # relax over about a second, by time, so it relaxes even when no run comes
+            self._stretch += (wanted - self._stretch) * (1.0 - math.exp(-elapsed / STRETCH_SECONDS))
 
-    def stretch(self) -> float:
-        """The factor on every interval, in steps of 2^¼."""
+    def stretch(self, now: float | None = None) -> float:
+        """The factor on every interval now, in steps of 2^¼."""
         with self._lock:
+            self._advance(time.monotonic() if now is None else now)
             return 2.0 ** (round(4 * math.log2(max(1.0, self._stretch))) / 4)
 
     def cores(self, now: float | None = None) -> float:
         """The drawing's current rate, in cores."""
         with self._lock:
-            return self._decayed(time.monotonic() if now is None else now)
+            self._advance(time.monotonic() if now is None else now)
+            return self._rate
 
     def measured(self, draw: Callable[[], None]) -> Callable[[], None]:
         """`draw`, its CPU time recorded; runs nested in a measured one (a group's parts) count once."""
