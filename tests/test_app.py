@@ -168,8 +168,14 @@ def test_app_renders_the_explorer_by_default() -> None:
 def test_the_nll_chart_zooms_on_the_nll_not_on_a_fresh_models_bound() -> None:
     # a fresh VAE's ELBO starts near 100 nats; the chart must still show the NLL's gap to H(p)
     rows = [
-        {"step": s, "nll": 2.9 + 1.0 / (s + 1), "nll_se": 0.01, "kl": 0.1, "kl_se": 0.01,
-         "NLL via ELBO (bound)": 100.0 if s < 40 else 3.1}
+        {
+            "step": s,
+            "nll": 2.9 + 1.0 / (s + 1),
+            "nll_se": 0.01,
+            "kl": 0.1,
+            "kl_se": 0.01,
+            "NLL via ELBO (bound)": 100.0 if s < 40 else 3.1,
+        }
         for s in range(0, 100, 5)
     ]
     entropy = Result("H(p)", 2.8, None, "exact", "closed form")
@@ -178,8 +184,18 @@ def test_the_nll_chart_zooms_on_the_nll_not_on_a_fresh_models_bound() -> None:
 
 
 def test_a_sample_based_estimate_is_drawn_with_its_estimator_error() -> None:
-    rows = [{"step": s, "nll": 2.85, "nll_se": 0.005, "nll_error": 0.08, "kl": 0.05, "kl_se": 0.005,
-             "kl_error": 0.08} for s in range(0, 50, 10)]
+    rows = [
+        {
+            "step": s,
+            "nll": 2.85,
+            "nll_se": 0.005,
+            "nll_error": 0.08,
+            "kl": 0.05,
+            "kl_se": 0.005,
+            "kl_error": 0.08,
+        }
+        for s in range(0, 50, 10)
+    ]
     entropy = Result("H(p)", 2.8, None, "exact", "closed form")
     kl = render.kl_curve(rows, "KL(p‖q) — estimate, k-NN")
     band = [t for t in kl.data if t.name == "estimator error ±0.08"]
@@ -201,8 +217,19 @@ def test_the_live_figures_built_as_plain_dicts_are_valid_plotly() -> None:
     log_q = -np.add.outer(grid**2, grid**2)
     points = np.random.default_rng(0).normal(size=(50, 2))
     entropy = Result("H(p)", 2.8, None, "exact", "closed form")
-    rows = [{"step": s, "nll": 3.0 - s / 100, "nll_se": 0.01, "nll_error": 0.08, "kl": 0.2 - s / 100,
-             "kl_se": 0.01, "kl_error": 0.08, "NLL via ELBO (bound)": 3.5} for s in range(0, 30, 5)]
+    rows = [
+        {
+            "step": s,
+            "nll": 3.0 - s / 100,
+            "nll_se": 0.01,
+            "nll_error": 0.08,
+            "kl": 0.2 - s / 100,
+            "kl_se": 0.01,
+            "kl_error": 0.08,
+            "NLL via ELBO (bound)": 3.5,
+        }
+        for s in range(0, 30, 5)
+    ]
     figures = [
         render.density_panel(grid, grid, log_q, cmax=1.0, title="q", samples=points, points=points),
         render.density_panel(grid, grid, None, cmax=1.0, title="data", points=points),
