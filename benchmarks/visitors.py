@@ -145,20 +145,20 @@ def _bool(state: WidgetState, widget: Any, setting: bool) -> bool:
     return True
 
 
-def _number(state: WidgetState, widget: Any, setting: bool) -> bool:
-    name = "value" if setting else "default"
-    if not _present(widget, name):
-        return False
-    state.double_value = getattr(widget, name)
-    return True
+def _scalar(field: str) -> Any:
+    """A setter for a widget whose value is one number or one string, sent in `field`."""
+
+    def setter(state: WidgetState, widget: Any, setting: bool) -> bool:
+        name = "value" if setting else "default"
+        if not _present(widget, name):
+            return False
+        setattr(state, field, getattr(widget, name))
+        return True
+
+    return setter
 
 
-def _text(state: WidgetState, widget: Any, setting: bool) -> bool:
-    name = "value" if setting else "default"
-    if not _present(widget, name):
-        return False
-    state.string_value = getattr(widget, name)
-    return True
+_number, _text = _scalar("double_value"), _scalar("string_value")
 
 
 def _choice(state: WidgetState, widget: Any, setting: bool) -> bool:

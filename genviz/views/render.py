@@ -56,23 +56,7 @@ Rows = Sequence[dict[str, Any]]
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15)),
-        template="plotly_white",
-        font=FONT,
-        height=height,
-        margin=dict(l=55, r=15, t=36, b=40),
-        # inside the plot's top right, which a falling curve leaves empty: the plot keeps its height
-        legend=dict(
-            yanchor="top",
-            y=0.99,
-            xanchor="right",
-            x=0.99,
-            font=dict(size=11),
-            bgcolor="rgba(255,255,255,0.75)",
-        ),
-        hovermode="x unified",
-    )
+    fig.update_layout(**_curve_layout_dict(title, height))
     return fig
 
 
@@ -96,7 +80,8 @@ def _plain_figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figu
 
 
 def _curve_layout_dict(title: str, height: int) -> dict[str, Any]:
-    """`_layout`'s settings as a plain dict, with the template spelled out (no validation to expand it)."""
+    """A curve chart's layout as a plain dict, the template spelled out (no validation expands it).
+    The legend sits inside the plot's top right, which a falling curve leaves empty."""
     return dict(
         title=dict(text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15)),
         template=WHITE_TEMPLATE,
