@@ -16,7 +16,7 @@ class HostLimits:
     """Limits of one server process. Each field is read from `GENVIZ_<FIELD>` when set."""
 
     slots: int = 0  # training slots shared round-robin by the running sessions; 0: one per core
-    slice_seconds: float = 0.1  # training a session gets per turn when sessions share a slot
+    slice_seconds: float = 0.05  # training a session gets per turn when sessions share a slot
     idle_pause_seconds: float = 30.0  # a session whose page stopped polling pauses after this
     max_session_steps: int = 1_000_000  # optimisation steps one session may take in all
     max_session_train_seconds: float = 3600.0  # seconds of training one session may take in all
@@ -26,8 +26,9 @@ class HostLimits:
     max_eval_seconds: float = 3.0  # one full evaluation (held-out metrics, heat map and cross-check)
     max_step_seconds: float = 0.5  # one training step, which a training slice cannot interrupt
     # Live-page redraws (fragment runs) the server starts per second, all sessions together; beyond
-    # it every page polls less often (`genviz.ui.polling.DrawingLoad`).
-    page_runs_per_second: float = 30.0
+    # it every page polls less often (`genviz.ui.polling.DrawingLoad`), and each run waits its turn
+    # (`genviz.ui.polling.RunGate`).
+    page_runs_per_second: float = 45.0
 
     @property
     def training_slots(self) -> int:

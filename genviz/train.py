@@ -172,11 +172,19 @@ class Trainer:
         return self.config.learning_rate * self.lr_scale * factor
 
     # ---------------------------------------------------------------- training
-    def train(self, max_steps: int | None = None, max_seconds: float | None = None) -> int:
-        """Train until the budget, `max_steps` or `max_seconds` (wall) runs out; returns steps taken."""
+    def train(
+        self,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        interrupt: Callable[[], bool] | None = None,
+    ) -> int:
+        """Train until the budget, `max_steps` or `max_seconds` (wall) runs out, or until `interrupt()`
+        (asked before each step) is true; returns steps taken."""
         start, taken = time.perf_counter(), 0
         while not self.done and (max_steps is None or taken < max_steps):
             if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                break
+            if interrupt is not None and interrupt():
                 break
             t0 = time.perf_counter()
             self._one_step()

@@ -39,16 +39,19 @@ N_SAMPLES = 1500  # samples drawn over the model's density when asked for
 VIEW_POINTS = 1000  # held-out points a family view may draw
 WORKER_NICENESS = 10  # added to a training worker's niceness (0 → 10): the server schedules first
 PUBLISH_EVERY = 0.1  # seconds between updates of one session sent to the server
+FIRST_SLICE_SECONDS = 0.03  # trained before a Train click is answered, so its page shows a step at once
 # A query (log q at given points, or samples) costs at most what a paused heat map does.
 MAX_QUERY_POINTS = PAUSED_RESOLUTION**2
 MAX_QUERY_SAMPLES = 5000
 # Periodic work on a training session: (shortest interval in seconds, largest share of the
-# slot's time). A task that costs c seconds runs at most every max(interval, c / share), so
-# evaluation never takes more than the sum of the shares from training, whatever the family.
-REFRESH = {"grid": (0.2, 0.06), "record": (0.5, 0.05), "view": (1.0, 0.02), "check": (4.0, 0.01)}
-# A live heat map's budget: its share of the shortest refresh interval. The live grid is as fine as
-# this allows (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
-GRID_SECONDS = 0.8 * REFRESH["grid"][0] * REFRESH["grid"][1]  # 0.8: room for the cost's jitter
+# session's training time). A task that costs c seconds runs at most every max(interval, c / share)
+# of the session's own time, that is every c · n / share seconds when n sessions take turns, so
+# evaluation never takes more than the sum of the shares (18 %) of a slot's time, whatever the
+# family and however many sessions share the slot.
+REFRESH = {"grid": (0.12, 0.1), "record": (0.5, 0.05), "view": (1.0, 0.02), "check": (4.0, 0.01)}
+# A live heat map's budget: 8 % of its shortest interval. The live grid is as fine as this allows
+# (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
+GRID_SECONDS = 0.08 * REFRESH["grid"][0]
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,16 @@ class Cadence:
     def due(self, now: float) -> bool:
         return now >= self.next_at
 
-    def ran(self, start: float, cost: float) -> None:
-        self.next_at = start + max(self.interval, cost / self.share)
+    def ran(self, start: float, cost: float, sharing: int = 1) -> None:
+        """It ran at `start` and cost `cost` seconds, while `sharing` sessions took turns.
+
+        The next time counts from when this run was due, not from when it ran: a task checked only
+        between slices of training is always a little late, and a period just longer than the
+        time between two checks would otherwise run at every other check, half its rate. A task
+        late by a period or more (its session was paused) starts its schedule again from now."""
+        period = max(self.interval, cost * sharing / self.share)
+        on_time = start - self.next_at < period
+        self.next_at = (self.next_at if on_time else start) + period
 
 
 @dataclass
@@ -197,9 +208,10 @@ def _restored_reply(trainer: Trainer) -> Reply:
 class Worker:
     """The sessions of one slot: commands in, training slices, updates out."""
 
-    def __init__(self, outbox: Any, limits: HostLimits) -> None:
+    def __init__(self, outbox: Any, limits: HostLimits, waiting: Callable[[], bool] = lambda: False) -> None:
         self.outbox = outbox
         self.limits = limits
+        self.waiting = waiting  # a command has come: a slice of training ends early to apply it
         self.runs: dict[str, Run] = {}
         self.ready: deque[str] = deque()  # running sessions, the head's turn now
 
@@ -290,10 +302,11 @@ class Worker:
         return None
 
     def _run(self, run: Run, wanted: bool, reason: str | None = None) -> None:
+        starting = wanted and not run.running
         self._set_running(run, wanted and not run.trainer.done)
         run.pause_reason = reason
-        if wanted:
-            self._check_caps(run)
+        if wanted and not self._check_caps(run) and starting and run.running:
+            self._train_slice(run, FIRST_SLICE_SECONDS)
         if not run.running:
             run.pending_full = True  # after the reply, so that Pause takes effect at once
 
@@ -368,8 +381,9 @@ class Worker:
             return
         run = self.runs[self.ready[0]]
         try:
-            self._train_slice(run)
-            self._refresh_training(run)
+            self._train_slice(run, self.limits.slice_seconds)
+            if not self.waiting():  # a click first; the evaluations come with the next slice
+                self._refresh_training(run)
         except Exception as problem:  # one session's failure must not stop the others on this slot
             self._set_running(run, False)
             run.pause_reason = f"Training stopped: {type(problem).__name__}: {problem}"
@@ -380,13 +394,14 @@ class Worker:
         if not run.running:
             self.publish(run, force=True)
 
-    def _train_slice(self, run: Run) -> None:
+    def _train_slice(self, run: Run, seconds: float) -> None:
+        """Train up to `seconds`, less if a command comes or a cap is reached."""
         trainer = run.trainer
         before_steps, before_seconds = trainer.step, trainer.train_seconds
         limits = self.limits
         steps_left = max(0, limits.max_session_steps - trainer.step)
         seconds_left = max(0.0, limits.max_session_train_seconds - trainer.train_seconds)
-        trainer.train(max_steps=steps_left, max_seconds=min(limits.slice_seconds, seconds_left))
+        trainer.train(max_steps=steps_left, max_seconds=min(seconds, seconds_left), interrupt=self.waiting)
         spent = trainer.train_seconds - before_seconds
         if spent > 0 and trainer.step > before_steps:
             run.rate = (trainer.step - before_steps) / spent
@@ -419,21 +434,21 @@ class Worker:
         if not run.running:
             return
         now = time.perf_counter()
-        cadence = run.cadence
+        cadence, sharing = run.cadence, len(self.ready)
         if cadence["grid"].due(now) and (run.density is None or run.density.step != run.step):
-            self._timed(cadence["grid"], lambda: self._refresh_live_density(run))
+            self._timed(cadence["grid"], lambda: self._refresh_live_density(run), sharing)
         if cadence["record"].due(now) and run.trainer.history[-1].step != run.step:
-            self._timed(cadence["record"], lambda: self._record(run))
+            self._timed(cadence["record"], lambda: self._record(run), sharing)
         if cadence["view"].due(now) and (run.view is None or run.view.step != run.step):
-            self._timed(cadence["view"], lambda: self._refresh_view(run))
+            self._timed(cadence["view"], lambda: self._refresh_view(run), sharing)
         if cadence["check"].due(now) and (not run.checks or run.checks[-1][0] != run.step):
-            self._timed(cadence["check"], lambda: self._cross_check(run))
+            self._timed(cadence["check"], lambda: self._cross_check(run), sharing)
 
     @staticmethod
-    def _timed(cadence: Cadence, task: Any) -> None:
+    def _timed(cadence: Cadence, task: Any, sharing: int = 1) -> None:
         start = time.perf_counter()
         task()
-        cadence.ran(start, time.perf_counter() - start)
+        cadence.ran(start, time.perf_counter() - start, sharing)
 
     def _record(self, run: Run, live: bool = True) -> None:
         run.trainer.record(live=live)
@@ -568,7 +583,7 @@ def worker_main(inbox: Any, outbox: Any, limits: HostLimits) -> None:
     # holds the pipe's read end too, so a server gone does not end the write. Updates unsent at exit
     # have no reader anyway.
     outbox.cancel_join_thread()
-    worker = Worker(outbox, limits)
+    worker = Worker(outbox, limits, waiting=lambda: not inbox.empty())
     parent = multiprocessing.parent_process()
     while parent is None or parent.is_alive():
         for command in waiting_commands(inbox, block=not worker.busy):

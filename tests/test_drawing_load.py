@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from genviz.ui.polling import DrawingLoad
+from genviz.ui import polling
+from genviz.ui.polling import DrawingLoad, RunGate
 
 
 def simulate(load: DrawingLoad, cores_at_base: float, seconds: float, start: float = 0.0) -> float:
@@ -70,3 +71,47 @@ def test_many_cheap_runs_stretch_the_intervals_too() -> None:
         load.record(0.0, now, runs=12)  # 12 runs in each base 0.1 s: 120 a second
         load.record(0.0001, now)
     assert load.stretch(now) == pytest.approx(4.0, rel=0.2)
+
+
+def test_the_gate_lets_a_burst_pass_then_spaces_the_runs() -> None:
+    gate = RunGate(rate=30.0, burst=3.0, start=0.0)
+    assert [gate.wait(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    # the burst spent: each further run at this instant waits one more turn of 1/30 s
+    assert [gate.wait(0.0) for _ in range(3)] == pytest.approx([1 / 30, 2 / 30, 3 / 30])
+    # time refills the turns, never beyond the burst
+    assert gate.wait(10.0) == 0.0
+    assert [gate.wait(10.0) for _ in range(3)] == pytest.approx([0.0, 0.0, 1 / 30])
+
+
+def test_sessions_behind_the_gate_run_at_its_rate_and_wait_in_turn() -> None:
+    # 12 sessions, each drawing again the moment its wait ends (their browsers ask far faster)
+    gate = RunGate(rate=30.0, burst=10.0, start=0.0)
+    cost = 0.005
+    next_start = dict.fromkeys(range(12), 0.0)
+    runs, waits = 0, []
+    while True:
+        session, start = min(next_start.items(), key=lambda item: item[1])
+        if start >= 60.0:
+            break
+        end = start + cost
+        wait = gate.wait(end)
+        waits.append(wait)
+        next_start[session] = end + wait
+        runs += 1
+    assert runs / 60.0 == pytest.approx(30.0, rel=0.05)  # the server's rate, not the browsers'
+    assert max(waits) <= 12 / 30.0 + 1e-9  # one turn for each session ahead
+    starts = sorted(next_start.values())
+    assert starts[-1] - starts[0] <= 12 / 30.0 + cost  # no session left behind
+
+
+def test_every_measured_run_takes_its_turn_at_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(polling, "TURNS", RunGate(rate=10.0, burst=1.0))
+    monkeypatch.setattr(polling.time, "sleep", slept.append)
+    load = DrawingLoad()
+    inner = load.measured(lambda: None)
+    outer = load.measured(inner)  # a group's rerun draws its parts: one turn for the whole run
+    for _ in range(3):
+        outer()
+    assert len(slept) == 3
+    assert slept[0] == 0.0 and slept[2] == pytest.approx(0.2, abs=0.01)

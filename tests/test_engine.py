@@ -12,11 +12,14 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 
+import queue
+
 import pytest
 
 from genviz.config import RunConfig
 from genviz.engine import LOST, Scheduler, SessionHandle
 from genviz.limits import HostLimits
+from genviz.worker import REFRESH, Cadence, Worker
 
 SMALL = RunConfig(model="gaussian", n_test=1000, steps=100_000)
 
@@ -52,6 +55,55 @@ def test_a_session_trains_in_the_worker_and_pauses_at_once(engine: Scheduler) ->
     time.sleep(0.5)
     assert handle.snapshot.step == paused.step
     handle.close()
+
+
+def test_train_is_answered_with_steps_already_taken(engine: Scheduler) -> None:
+    # so the click's own redraw shows training under way, without waiting for the next refresh
+    handle = opened(engine)
+    handle.run(True)
+    assert handle.snapshot.running and handle.snapshot.step > 0
+    handle.run(False)
+    handle.close()
+
+
+def test_a_command_cuts_a_slice_of_training_short() -> None:
+    # a slice far longer than a click may wait: the worker stops it when a command comes
+    asked = []
+
+    def waiting() -> bool:
+        asked.append(True)
+        return len(asked) > 3  # a command arrives after the third step
+
+    worker = Worker(queue.SimpleQueue(), HostLimits(slice_seconds=60.0), waiting=waiting)
+    worker.handle(("build", "page", 1, (RunConfig(model="gmm", n_test=1000), None, None)))
+    worker.handle(("run", "page", 2, (True,)))
+    trainer = worker.runs["page"].trainer
+    started, asked[:] = trainer.step, []
+    worker.work()
+    assert trainer.step == started + 3
+
+
+def test_evaluations_take_their_share_of_each_sessions_own_time() -> None:
+    # six sessions on a slot: each trains a sixth of the time, so its evaluations come six times rarer
+    interval, share = REFRESH["record"]
+
+    def runs_in(seconds: float, cost: float, sharing: int, check_every: float) -> int:
+        """How often a task of `cost` runs when it is checked every `check_every` seconds."""
+        cadence, runs, now = Cadence(interval, share), 0, 0.0
+        while now < seconds:
+            if cadence.due(now):
+                cadence.ran(now, cost, sharing)
+                runs += 1
+            now += check_every
+        return runs
+
+    alone, shared = runs_in(100, 0.2, 1, 0.05), runs_in(100, 0.2, 6, 0.05)
+    assert alone == pytest.approx(100 * share / 0.2, abs=2)  # its share of the time, no more
+    assert shared == pytest.approx(100 * share / (6 * 0.2), abs=2)
+    assert runs_in(100, 1e-6, 1, 0.05) == pytest.approx(100 / interval, abs=2)  # never above its rate
+    # checked just more often than its period (a turn every 0.44 s, a period of 0.5 s): it keeps
+    # its rate rather than running at every other check
+    assert runs_in(100, 1e-6, 1, 0.44) == pytest.approx(100 / interval, abs=2)
 
 
 def test_a_snapshot_is_one_consistent_state(engine: Scheduler) -> None:

@@ -24,7 +24,7 @@ from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
-FAST_EVERY = 0.15  # seconds between redraws of the numbers and the density pair, on a quiet server
+FAST_EVERY = 0.1  # seconds between redraws of the numbers and the density pair, on a quiet server
 CURVES_EVERY = 0.5
 DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
 # Runs a second one training page asks for at these rates: the fast part, the curves, the texts,
@@ -37,7 +37,7 @@ DATA_POINTS = 1500  # a user's points drawn beside the model
 
 def refresh_intervals() -> tuple[float, float, float]:
     """(fast, curves, details) seconds: when the training pages together would ask the server for
-    more runs a second than the host allows (`page_runs_per_second`, 30 by default), every page
+    more runs a second than the host allows (`page_runs_per_second`, 45 by default), every page
     polls proportionally less often. Known before the runs arrive, so a class that presses Train
     at once does not flood the server; `polling.DrawingLoad` stretches further if drawing lags."""
     engine = scheduler()

@@ -113,11 +113,47 @@ class DrawingLoad:
             finally:
                 self._local.inside = False
                 self.record(time.thread_time() - start)
+            TURNS.after_run()  # not on an exception: Streamlit's rerun requests must pass at once
 
         return run
 
 
-DRAWING = DrawingLoad(runs=HostLimits.from_environment().page_runs_per_second)  # the server's, for all pages
+class RunGate:
+    """Spaces the live parts' runs over the whole server: at most `rate` a second, in bursts of `burst`.
+
+    The browsers' timers cannot be trusted to slow down in time: a new interval reaches a browser
+    only in a message, and Streamlit drops a fragment's unsent messages when its next run starts.
+    When runs arrive faster than the event loop flushes them (twelve pages just after Train),
+    every run's output is dropped before it is sent, no page hears of its longer interval, and
+    the server spins while every page freezes. So each run, once drawn, waits for its turn
+    (`after_run`): its session's next run cannot start before, and the event loop sends the
+    output meanwhile. A session has at most one run at a time, so with n sessions a wait is at
+    most n / rate seconds; the requests that come meanwhile are merged by Streamlit into one."""
+
+    def __init__(self, rate: float, burst: float = 10.0, start: float | None = None) -> None:
+        self.rate, self.burst = rate, burst
+        self._lock = threading.Lock()
+        self._tokens = burst
+        self._at = time.monotonic() if start is None else start
+
+    def wait(self, now: float | None = None) -> float:
+        """Take one run's turn: the seconds its session waits before its next run may start."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic() if now is None else now
+            self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
+            self._at = max(self._at, now)
+            self._tokens -= 1.0  # below zero: turns promised to the runs already waiting
+            return max(0.0, -self._tokens / self.rate)
+
+    def after_run(self) -> None:
+        time.sleep(self.wait())
+
+
+_HOST = HostLimits.from_environment()
+DRAWING = DrawingLoad(runs=_HOST.page_runs_per_second)  # the server's, for all pages
+TURNS = RunGate(rate=_HOST.page_runs_per_second)
 
 
 def stretched(seconds: float | None) -> float | None:
