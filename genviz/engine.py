@@ -250,14 +250,22 @@ class SessionHandle:
 
 
 class Slot:
-    """One worker process and the thread that reads its updates."""
+    """One worker process and the thread that reads its updates. The process starts with the slot,
+    or (`start=False`) when the first session is placed on it."""
 
-    def __init__(self, scheduler: Scheduler, index: int) -> None:
+    def __init__(self, scheduler: Scheduler, index: int, start: bool = True) -> None:
         self.scheduler = scheduler
         self.index = index
         # Sessions whose model lives here; weak, so that a dropped session's handle can be collected.
         self.handles: weakref.WeakValueDictionary[str, SessionHandle] = weakref.WeakValueDictionary()
-        self._start()
+        self.process: Any = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the worker, unless it runs already."""
+        if self.process is None:
+            self._start()
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with threads (and CUDA)
@@ -275,7 +283,8 @@ class Slot:
         self.reader.start()
 
     def send(self, command: tuple) -> None:
-        self.inbox.put(command)
+        if self.process is not None:  # a worker not started holds no model to command
+            self.inbox.put(command)
 
     def _read(self) -> None:
         process, outbox = self.process, self.outbox
@@ -318,10 +327,14 @@ class Slot:
 
     def census(self, timeout: float = COMMAND_TIMEOUT) -> set[str]:
         """The sessions whose models this slot's worker holds now."""
+        if self.process is None:
+            return set()
         self.send(("census", "", 0, ()))
         return self._census.get(timeout=timeout)
 
     def stop(self) -> None:
+        if self.process is None:
+            return
         self.inbox.put(None)
         self.process.join(timeout=5)
         if self.process.is_alive():
@@ -335,7 +348,10 @@ class Scheduler:
         self.limits = limits or HostLimits.from_environment()
         self.closed = False
         self._lock = threading.Lock()
-        self.slots = [Slot(self, i) for i in range(self.limits.training_slots)]
+        # One worker starts now; the others when a session is first placed on them: a first
+        # visitor's worker loads torch without two more processes doing the same on the same cores,
+        # and a server used by one person holds one worker's memory (about 330 MB), not one per core.
+        self.slots = [Slot(self, i, start=i == 0) for i in range(self.limits.training_slots)]
         self._handles: weakref.WeakSet[SessionHandle] = weakref.WeakSet()
         self._monitor = threading.Thread(target=self._watch_idle, name="genviz-idle", daemon=True)
         self._monitor.start()
@@ -361,6 +377,7 @@ class Scheduler:
                     current.handles.pop(handle.session, None)
                 best.handles[handle.session] = handle
                 handle.slot = best
+                best.start()
 
     def forget(self, handle: SessionHandle) -> None:
         with self._lock:

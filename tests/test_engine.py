@@ -191,6 +191,19 @@ def test_a_dropped_session_frees_its_model_in_the_worker(engine: Scheduler) -> N
     wait_for(lambda: session not in engine.census(slot))
 
 
+def test_a_slot_starts_its_worker_with_its_first_session() -> None:
+    scheduler = Scheduler(HostLimits(slots=2))
+    try:
+        first, second = scheduler.slots
+        assert first.process.is_alive() and second.process is None
+        handles = [scheduler.open() for _ in range(2)]
+        assert all(handle.build(SMALL) is None for handle in handles)
+        assert {handle.slot.index for handle in handles} == {0, 1}
+        assert second.process.is_alive() and scheduler.census(second) == {handles[1].session}
+    finally:
+        scheduler.shutdown()
+
+
 def test_a_dead_worker_is_replaced_and_its_sessions_told(engine: Scheduler) -> None:
     handle = opened(engine)
     old = handle.slot.process
@@ -208,6 +221,9 @@ WORKER_PIDS = textwrap.dedent(
     from genviz.limits import HostLimits
     if __name__ == "__main__":
         scheduler = Scheduler(HostLimits(slots=2))
+        handles = [scheduler.open() for _ in scheduler.slots]
+        for handle in handles:  # a session on each slot starts its worker
+            scheduler.place(handle)
         print(" ".join(str(slot.process.pid) for slot in scheduler.slots), flush=True)
         os._exit(0)  # as a server killed without a chance to clean up
     """
