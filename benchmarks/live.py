@@ -559,6 +559,7 @@ def measure_page(
         visitor.ready()
         server.reset_peak()
         start_training(visitor)
+        pin_workers(server, cpu)  # this page's worker may have started with it
         visitor.wait(WARM_UP_SECONDS)
         opened = visitor.since(float("inf"))
         t0, wall0, first = opened["now"], time.perf_counter(), opened["last_step"]
@@ -630,6 +631,7 @@ def measure_visitors(
             visitor.click_toggle()
         for visitor in visitors:
             start_training(visitor, click=False)
+        pin_workers(server, cpu)
         visitors[0].wait(WARM_UP_SECONDS)
         opened = [v.since(float("inf")) for v in visitors]
         starts = [o["now"] for o in opened]
@@ -682,6 +684,13 @@ def server_start(
         visitor.close()
 
 
+def pin_workers(server: Server, cpu: int | None) -> None:
+    """Move the server's training workers started so far onto `cpu` (None: leave them)."""
+    if cpu is not None:
+        for worker in descendants(server.process.pid):
+            os.sched_setaffinity(worker, {cpu})
+
+
 @contextlib.contextmanager
 def affinity(cpus: set[int] | None) -> Iterator[None]:
     """Run this process (and so Playwright's driver and Chromium, its children) on `cpus`."""
@@ -702,14 +711,13 @@ def run_variant(args: argparse.Namespace, root: Path, variant: str) -> tuple[Sta
     rows: list[Any] = []
     with affinity(browser_cpus), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # The server inherits the browser's CPUs; once its training workers have started (at the first
-        # page), they move to the first CPU, so that training has a core of its own.
+        # The server inherits the browser's CPUs; once its training workers have started (a slot's
+        # worker starts with its first session), they move to the first CPU, so that training has a
+        # core of its own.
         server = Server(root, None)  # launched after the browser: its start excludes Chromium's
         try:
             start = server_start(browser, server, args, variant, args.models[0])
-            if server_cpu is not None:
-                for worker in descendants(server.process.pid):
-                    os.sched_setaffinity(worker, {server_cpu})
+            pin_workers(server, server_cpu)
             print(
                 f"  {variant}: server healthy after {start.healthy_s:.1f} s, first chart "
                 f"after {start.first_chart_s:.1f} s",

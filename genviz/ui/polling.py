@@ -17,7 +17,9 @@ second the first evaluation arrives would be lost. The group's key keeps its ide
 
 Every interval stretches when the server's drawing falls behind (`DrawingLoad`): the parts' runs
 share one interpreter, so a classroom of pages polling at their quiet rates would queue runs
-faster than they finish, and every page would freeze. Instead each page redraws less often.
+faster than they finish. Instead each page redraws less often. And every run waits its turn at a
+server-wide gate (`RunGate`) before its session's next run may start, so that the server sends
+each run's output before the next one replaces it, whatever the browsers ask.
 
 Nothing here reruns the whole page. In Streamlit a whole-page rerun requested from inside a
 fragment (`st.rerun(scope="app")` in a fragment or its callbacks) races with the fragments' own
