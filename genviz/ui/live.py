@@ -24,7 +24,7 @@ from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
-FAST_EVERY = 0.1  # seconds between redraws of the numbers and the density pair, on a quiet server
+FAST_EVERY = 0.15  # seconds between redraws of the numbers and the density pair, on a quiet server
 CURVES_EVERY = 0.5
 DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
 # Runs a second one training page asks for at these rates: the fast part, the curves, the texts,
