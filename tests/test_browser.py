@@ -202,14 +202,23 @@ def test_two_visitors_train_separate_models(server: str, browser) -> None:
 FAMILY_TRAIN_SECONDS = 6
 
 
-def pause_or_reach_the_budget(page) -> None:
-    """Pause training, unless a fast family has already run through the page's step budget."""
+def pause_or_reach_the_budget(page, timeout: float = 60) -> None:
+    """Pause training, unless a fast family has already run through the page's step budget.
+
+    A click waits until the button is stable, and a browser busy drawing a training page can take
+    seconds to answer; so a click that was never made (no button, or not clickable in time) is
+    tried again. A click that was made must bring the Train button back."""
     pause = page.get_by_role("button", name="Pause", exact=True)
-    if pause.count():
-        # the budget may end training between the look and the click
-        with contextlib.suppress(playwright.TimeoutError):
+    train = page.get_by_role("button", name="Train", exact=True)
+    deadline = time.monotonic() + timeout
+    while not train.count():
+        assert time.monotonic() < deadline, "training neither paused nor reached its budget"
+        try:
             pause.click(timeout=5_000)
-    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
+        except playwright.TimeoutError:
+            continue  # not clicked: the budget ended it meanwhile, or the browser was busy
+        train.wait_for(timeout=30_000)  # clicked: Pause must act
+        return
 
 
 @pytest.mark.parametrize("model", list(MODELS))

@@ -281,7 +281,10 @@ def _level_heatmap(
         dy=_spacing(y),
         zmin=0,
         zmax=LEVELS,
-        zsmooth="best",  # a coarse live grid (32² to 96²) reads as a density, not as tiles
+        # A coarse live grid (32² to 96²) must read as a density, not as tiles. "fast" has the
+        # browser scale the image smoothly; "best" interpolates every screen pixel in script, which
+        # took half the browser's main thread on a page redrawing four times a second.
+        zsmooth="fast",
         colorscale=COLORSCALE,
         showscale=colorbar,
         colorbar=dict(
