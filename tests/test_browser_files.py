@@ -39,11 +39,11 @@ def wait_for_text(page, text: str, timeout: float = 60) -> None:
 
 def test_a_downloaded_model_continues_in_another_session(server: str, browser, tmp_path: Path) -> None:  # noqa: F811
     first = open_explorer(browser, server)
-    for _ in range(3):
-        before = step(first)
+    for taken in range(1, 4):
         first.get_by_role("button", name="Step", exact=True).click()
-        wait_for_step(first, before)
+        assert wait_for_step(first, taken - 1) == taken, "one click on Step took more than one step"
     save_and_share(first)
+    assert step(first) == 3
     with first.expect_download(timeout=60_000) as download:
         first.get_by_role("button", name="Export model").click()
     path = tmp_path / download.value.suggested_filename
@@ -57,10 +57,10 @@ def test_a_downloaded_model_continues_in_another_session(server: str, browser, t
     second = open_explorer(browser, server.replace("127.0.0.1", "localhost"))  # another visitor
     save_and_share(second)
     second.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    wait_for_text(second, "Imported genviz-gmm-moons-model.zip")
+    wait_for_text(second, "Imported genviz-gmm-moons-model.zip: gmm on moons at step 3")
     deadline = time.monotonic() + 30
     while step(second) != 3:
-        assert time.monotonic() < deadline, "the imported step did not show"
+        assert time.monotonic() < deadline, f"the Step card shows {step(second)}, not the imported 3"
         time.sleep(0.3)
     assert_no_exception(second)
 
