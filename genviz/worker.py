@@ -54,6 +54,22 @@ REFRESH = {"grid": (0.2, 0.1), "record": (0.5, 0.05), "view": (1.0, 0.02), "chec
 GRID_SECONDS = 0.0096
 
 
+def grid_budget(sharing: int) -> float:
+    """Seconds one live heat map may cost when `sharing` sessions take turns on the slot.
+
+    The heat map's share of a session's time makes it come every cost · n / share seconds, so at a
+    fixed cost its rate falls as 1/n: six visitors on a slot would each see a new heat map about
+    once a second. Dividing the budget by √n makes the rate fall as 1/√n instead, and the grid's
+    side as n^(-1/4) (88² alone, 56² for six)."""
+    return GRID_SECONDS / math.sqrt(max(1, sharing))
+
+
+def fitting_resolution(per_cell: float, sharing: int) -> int:
+    """The live grid's side whose heat map fits `grid_budget(sharing)`, at `per_cell` seconds a cell."""
+    fits = int(math.sqrt(grid_budget(sharing) / max(per_cell, 1e-12))) // 8 * 8
+    return min(max(fits, LIVE_MIN_RESOLUTION), LIVE_MAX_RESOLUTION)
+
+
 @dataclass(frozen=True)
 class DensityFrame:
     """The model's log density on the box grid at `step`, with samples when asked for."""
@@ -436,7 +452,7 @@ class Worker:
         now = time.perf_counter()
         cadence, sharing = run.cadence, len(self.ready)
         if cadence["grid"].due(now) and (run.density is None or run.density.step != run.step):
-            self._timed(cadence["grid"], lambda: self._refresh_live_density(run), sharing)
+            self._timed(cadence["grid"], lambda: self._refresh_live_density(run, sharing), sharing)
         if cadence["record"].due(now) and run.trainer.history[-1].step != run.step:
             self._timed(cadence["record"], lambda: self._record(run), sharing)
         if cadence["view"].due(now) and (run.view is None or run.view.step != run.step):
@@ -453,16 +469,15 @@ class Worker:
     def _record(self, run: Run, live: bool = True) -> None:
         run.trainer.record(live=live)
 
-    def _refresh_live_density(self, run: Run) -> None:
-        """The heat map while training, at the finest grid that fits GRID_SECONDS."""
+    def _refresh_live_density(self, run: Run, sharing: int = 1) -> None:
+        """The heat map while training, at the finest grid that fits its budget (`grid_budget`)."""
         if not run.live_resolution:
             run.live_resolution = run.trainer.live_resolution(LIVE_MAX_RESOLUTION)
         resolution = run.live_resolution
         start = time.perf_counter()
         self._refresh_density(run, resolution)
         per_cell = (time.perf_counter() - start) / resolution**2
-        fits = int(math.sqrt(GRID_SECONDS / max(per_cell, 1e-12))) // 8 * 8
-        run.live_resolution = min(max(fits, LIVE_MIN_RESOLUTION), LIVE_MAX_RESOLUTION)
+        run.live_resolution = fitting_resolution(per_cell, sharing)
 
     def _evaluate_in_full(self, run: Run) -> None:
         """A paused model is evaluated once in full: held-out metrics, full grid, cross-check, view."""

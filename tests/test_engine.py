@@ -18,7 +18,14 @@ import pytest
 from genviz.config import RunConfig
 from genviz.engine import LOST, Scheduler, SessionHandle
 from genviz.limits import HostLimits
-from genviz.worker import REFRESH, Cadence, Worker
+from genviz.worker import (
+    LIVE_MAX_RESOLUTION,
+    LIVE_MIN_RESOLUTION,
+    REFRESH,
+    Cadence,
+    Worker,
+    fitting_resolution,
+)
 
 SMALL = RunConfig(model="gaussian", n_test=1000, steps=100_000)
 
@@ -103,6 +110,22 @@ def test_evaluations_take_their_share_of_each_sessions_own_time() -> None:
     # checked just more often than its period (a turn every 0.44 s, a period of 0.5 s): it keeps
     # its rate rather than running at every other check
     assert runs_in(100, 1e-6, 1, 0.44) == pytest.approx(100 / interval, abs=2)
+
+
+def test_a_shared_slot_draws_coarser_heat_maps_more_often() -> None:
+    # a model whose 88² heat map fills the budget alone: six sessions on its slot each get a coarser
+    # grid, whose cheaper heat map comes more often than a sixth of the lone rate
+    interval, share = REFRESH["grid"]
+    per_cell = 0.0096 / 88**2
+    alone, shared = fitting_resolution(per_cell, 1), fitting_resolution(per_cell, 6)
+    assert alone == 88 and LIVE_MIN_RESOLUTION <= shared < alone
+
+    def rate(side: int, sharing: int) -> float:
+        return 1 / max(interval, per_cell * side**2 * sharing / share)
+
+    assert rate(shared, 6) > 2 * rate(alone, 6)
+    assert fitting_resolution(1e-9, 6) == LIVE_MAX_RESOLUTION  # a cheap model stays sharp
+    assert fitting_resolution(1.0, 1) == LIVE_MIN_RESOLUTION  # and a costly one readable
 
 
 def test_a_snapshot_is_one_consistent_state(engine: Scheduler) -> None:
