@@ -4,7 +4,7 @@ import streamlit as st
 
 from genviz import ui
 
-state = ui.session()
+state = ui.session_with_preview()
 ui.follow_link(state)  # a link from another page (Home's leaves), and its autostart
 config = ui.sidebar(state)
 if config is not None:

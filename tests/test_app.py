@@ -4,6 +4,7 @@ so a test that waits for training calls `run()` until the page shows what it wai
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.models.base import GenerativeModel
 from genviz.targets import TARGETS
+from genviz.ui.state import TARGET_RESOLUTION
 from genviz.views import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +48,34 @@ def points_uploader(at: AppTest):
 
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
+
+
+def preview_script(query: dict[str, str]) -> None:
+    from genviz.ui.live import loading_preview
+
+    loading_preview(query)
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ({"target": "rings", "model": "gmm"}, "Gaussian mixture"),
+        ({"model": "nsf", "p.bins": "many"}, "spline"),  # cannot be read: the defaults
+    ],
+)
+def test_a_first_load_previews_the_target_while_its_model_builds(query: dict[str, str], shown: str) -> None:
+    """The first load's preview: the link's target (a link that cannot be read: the defaults it
+    falls back to), on the colour scale and at the resolution of the live page, beside a note."""
+    at = AppTest.from_function(preview_script, args=(query,), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    [chart] = at.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    target = query["target"] if "p.bins" not in query else "8gaussians"
+    assert f"for **{target}**" in texts(at.caption) and shown in texts(at.caption)
+    heatmap = figure["data"][0]
+    assert heatmap["type"] == "heatmap"
+    assert heatmap["z"]["shape"] == f"{TARGET_RESOLUTION}, {TARGET_RESOLUTION}"
+    assert "being built" in texts(at.info)
 
 
 def test_explorer_renders_with_labelled_numbers() -> None:

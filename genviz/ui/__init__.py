@@ -5,7 +5,7 @@ registries, and `live` trains and draws in a timed fragment.
 """
 
 from genviz.ui.files import files_popover
-from genviz.ui.live import live_view, page_style
+from genviz.ui.live import live_view, page_style, session_with_preview
 from genviz.ui.state import Session, follow_link, session, sync_url
 from genviz.ui.widgets import buttons, header, sidebar
 
@@ -18,6 +18,7 @@ __all__ = [
     "live_view",
     "page_style",
     "session",
+    "session_with_preview",
     "sidebar",
     "sync_url",
 ]

@@ -19,7 +19,16 @@ from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
 from genviz.ui import polling
-from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, Session, chart_config, session, target_density
+from genviz.ui.state import (
+    PLOTLY_CONFIG,
+    STATE_KEY,
+    TARGET_RESOLUTION,
+    Session,
+    chart_config,
+    config_from_link,
+    session,
+    target_density,
+)
 from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
@@ -44,6 +53,31 @@ def refresh_intervals() -> tuple[float, float, float]:
     budget = engine.limits.page_runs_per_second
     load = max(1.0, engine.running() * PAGE_RUNS / budget) if budget > 0 else 1.0
     return FAST_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load
+
+
+def session_with_preview() -> Session:
+    """This browser session's state (`session()`). Its first load builds the model, which takes a
+    few seconds on a cold server (the worker loads torch first); meanwhile the page shows the
+    target it will be fitted to. Streamlit sends the preview while the build is awaited."""
+    placeholder = st.empty()  # on every run, so that the elements after it keep their places
+    if STATE_KEY not in st.session_state:
+        with placeholder.container():
+            loading_preview(st.query_params.to_dict())
+    state = session()
+    placeholder.empty()
+    return state
+
+
+def loading_preview(query: dict[str, str]) -> None:
+    """The link's target beside a note that its model is being built, laid out as the density pair."""
+    config, _ = config_from_link(query)  # a link that cannot be read previews the defaults it falls back to
+    left, _ = st.columns([2, 1.15], gap="small")  # where the density pair will be
+    left.caption(f"Building the {MODELS[config.model].title} for **{config.target}** …")
+    target_column, model_column = left.columns(2, gap="small")
+    x, y, log_p = target_density(config.target, TARGET_RESOLUTION, config.formula, config.box)
+    panel = target_panel(x, y, log_p, render.density_scale(log_p, None))
+    target_column.plotly_chart(panel, key="preview_target", config=chart_config("target"))
+    model_column.info("The model is being built; its density appears here.", icon=":material/hourglass_top:")
 
 
 def live_view() -> None:
