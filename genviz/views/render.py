@@ -463,6 +463,7 @@ def _gap_note(steps: np.ndarray, nll: np.ndarray, floor: float) -> dict[str, Any
         text="KL = NLL − H(p)",
         showarrow=False,
         xanchor="right",
+        xshift=-10,  # its box's padding would otherwise cross the chart's right edge and be cut
         font=dict(size=12, color="#b35900"),
         bgcolor="rgba(255, 255, 255, 0.7)",
     )
