@@ -22,6 +22,12 @@ def test_the_server_is_configured_for_a_shared_host() -> None:
     assert server["maxUploadSize"] * 2**20 == MAX_BYTES
 
 
+def test_the_browser_keeps_large_elements_across_a_live_pages_runs() -> None:
+    """A live page's parts run at different rates and each run ages the browser's cached elements:
+    at Streamlit's default age of 2 a reference could arrive for an element just dropped."""
+    assert SETTINGS["global"]["maxCachedMessageAge"] >= 10
+
+
 def test_no_full_garbage_collection_after_each_script_run() -> None:
     """The live page reruns its fragments several times a second: a forced gc.collect(2) per run
     would cost the server more than drawing does."""
