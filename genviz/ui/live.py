@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from genviz.config import USER_DATA
+from genviz.config import USER_DATA, RunConfig
 from genviz.engine import LOST, Snapshot, scheduler
 from genviz.metrics import Result
 from genviz.models import MODELS
@@ -74,9 +74,10 @@ def loading_preview(query: dict[str, str]) -> None:
     left, _ = st.columns([2, 1.15], gap="small")  # where the density pair will be
     left.caption(f"Building the {MODELS[config.model].title} for **{config.target}** …")
     target_column, model_column = left.columns(2, gap="small")
-    x, y, log_p = target_density(config.target, TARGET_RESOLUTION, config.formula, config.box)
-    panel = target_panel(x, y, log_p, render.density_scale(log_p, None))
-    target_column.plotly_chart(panel, key="preview_target", config=chart_config("target"))
+    x, y, log_p, cmax = target_on_scale(config)
+    target_column.plotly_chart(
+        target_panel(x, y, log_p, cmax), key="preview_target", config=chart_config("target")
+    )
     model_column.info("The model is being built; its density appears here.", icon=":material/hourglass_top:")
 
 
@@ -245,8 +246,7 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
         left = state.figure("target", key, lambda: data_panel(state, frame, cmax))
     else:
         config = state.config
-        x, y, log_p = target_density(config.target, TARGET_RESOLUTION, config.formula, config.box)
-        cmax = render.density_scale(log_p, None)
+        x, y, log_p, cmax = target_on_scale(config)
         key = (config.target, config.formula, config.box, cmax)
         left = state.figure("target", key, lambda: target_panel(x, y, log_p, cmax))
     target_column.plotly_chart(left, key="target_density", config=chart_config("target"))
@@ -257,6 +257,13 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
     right = state.figure("model", key, lambda: model_panel(frame, cmax, title))
     with model_column.container(key="density"):
         st.plotly_chart(right, key="model_density", config=chart_config("model"))
+
+
+def target_on_scale(config: RunConfig) -> tuple[Any, Any, Any, float]:
+    """(x, y, log p) of the configuration's target (not a user's points), and the top of the colour
+    scale it fixes for the density pair."""
+    x, y, log_p = target_density(config.target, TARGET_RESOLUTION, config.formula, config.box)
+    return x, y, log_p, render.density_scale(log_p, None)
 
 
 def target_panel(x: Any, y: Any, log_p: Any, cmax: float) -> Any:
