@@ -12,7 +12,7 @@ if config is not None:
 ui.sync_url(state.config)
 
 title, files, explain = st.columns([4.2, 1.6, 2], vertical_alignment="bottom")
-title.markdown("#### Maximum likelihood is KL minimisation")
+title.markdown(f"#### {ui.EXPLORER_TITLE}")
 ui.files_popover(files)  # export and import the model, downloads, the link
 with explain.popover("Why the NLL cannot fall below H(p)", icon=":material/school:", width="stretch"):
     st.markdown(

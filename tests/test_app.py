@@ -71,7 +71,7 @@ def test_a_first_load_previews_the_target_while_its_model_builds(query: dict[str
     [chart] = at.get("plotly_chart")
     figure = json.loads(chart.proto.spec)
     target = query["target"] if "p.bins" not in query else "8gaussians"
-    assert f"for **{target}**" in texts(at.caption) and shown in texts(at.caption)
+    assert f"for **{target}**" in texts(at.info) and shown in texts(at.info)
     heatmap = figure["data"][0]
     assert heatmap["type"] == "heatmap"
     assert heatmap["z"]["shape"] == f"{TARGET_RESOLUTION}, {TARGET_RESOLUTION}"

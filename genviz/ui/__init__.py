@@ -5,11 +5,12 @@ registries, and `live` trains and draws in a timed fragment.
 """
 
 from genviz.ui.files import files_popover
-from genviz.ui.live import live_view, page_style, session_with_preview
+from genviz.ui.live import EXPLORER_TITLE, live_view, page_style, session_with_preview
 from genviz.ui.state import Session, follow_link, session, sync_url
 from genviz.ui.widgets import buttons, header, sidebar
 
 __all__ = [
+    "EXPLORER_TITLE",
     "Session",
     "buttons",
     "files_popover",

@@ -40,6 +40,7 @@ DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
 # the family view and the group's heartbeat.
 PAGE_RUNS = 1 / FAST_EVERY + 1 / CURVES_EVERY + 2 / DETAILS_EVERY + 1 / polling.HEARTBEAT
 DENSITY_HEIGHT = 330
+EXPLORER_TITLE = "Maximum likelihood is KL minimisation"
 CURVE_HEIGHT = 250
 DATA_POINTS = 1500  # a user's points drawn beside the model
 
@@ -71,14 +72,18 @@ def session_with_preview() -> Session:
 def loading_preview(query: dict[str, str]) -> None:
     """The link's target beside a note that its model is being built, laid out as the density pair."""
     config, _ = config_from_link(query)  # a link that cannot be read previews the defaults it falls back to
+    # a heading first, as the page has: the first line of the page sits partly under Streamlit's header
+    st.markdown(f"#### {EXPLORER_TITLE}")
     left, _ = st.columns([2, 1.15], gap="small")  # where the density pair will be
-    left.caption(f"Building the {MODELS[config.model].title} for **{config.target}** …")
     target_column, model_column = left.columns(2, gap="small")
     x, y, log_p, cmax = target_on_scale(config)
     target_column.plotly_chart(
         target_panel(x, y, log_p, cmax), key="preview_target", config=chart_config("target")
     )
-    model_column.info("The model is being built; its density appears here.", icon=":material/hourglass_top:")
+    model_column.info(
+        f"The {MODELS[config.model].title} for **{config.target}** is being built; its density appears here.",
+        icon=":material/hourglass_top:",
+    )
 
 
 def live_view() -> None:
