@@ -54,8 +54,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ContextInfo
 from streamlit.proto.Element_pb2 import Element
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.PlotlyChart_pb2 import PlotlyChart
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.runtime.state.common import user_key_from_element_id
 from websockets.typing import Subprotocol
 
 from benchmarks.live import (
@@ -67,7 +67,6 @@ from benchmarks.live import (
     Server,
     bare_rate,
     descendants,
-    element_keys,
     is_density_key,
     kb,
     link,
@@ -79,6 +78,8 @@ from benchmarks.live import (
 STREAM_PATH = "/_stcore/stream"  # Streamlit's websocket endpoint
 HEALTH_PATH = "/_stcore/health"  # answers with the XSRF cookie the browser then hands back
 XSRF_COOKIE = "_streamlit_xsrf"
+# The elements a chart is drawn in: the live chart component, and plotly charts on older pages
+CHART_ELEMENTS = ("bidi_component", "plotly_chart")
 SUBPROTOCOL = "streamlit"  # the subprotocol the server selects; the XSRF token rides second in the list
 CONTEXT = ContextInfo(
     timezone="UTC", timezone_offset=0, locale="en-US", is_embedded=False, color_scheme="light"
@@ -230,14 +231,15 @@ def step_shown(element: Element) -> int | None:
 
 
 def is_density_chart(msg: ForwardMsg) -> bool:
-    """A delta that draws the density chart: a plotly chart whose element key is a density key."""
+    """A delta that draws the density chart: a chart (the page's live chart component, or a plotly
+    chart on older pages) whose element key is a density key."""
     if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
         return False
     element = msg.delta.new_element
-    if element.WhichOneof("type") != "plotly_chart":
+    kind = element.WhichOneof("type")
+    if kind not in CHART_ELEMENTS:
         return False
-    keyed = PlotlyChart(id=element.plotly_chart.id).SerializeToString()  # the id alone, not the figure
-    return any(is_density_key(k) for k in element_keys(keyed))
+    return is_density_key(user_key_from_element_id(getattr(element, kind).id) or "")
 
 
 # ------------------------------------------------------------------------------------- cache

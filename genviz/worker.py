@@ -48,7 +48,7 @@ MAX_QUERY_SAMPLES = 5000
 # of the session's own time, that is every c · n / share seconds when n sessions take turns, so
 # evaluation never takes more than the sum of the shares (18 %) of a slot's time, whatever the
 # family and however many sessions share the slot.
-REFRESH = {"grid": (0.2, 0.1), "record": (0.5, 0.05), "view": (1.0, 0.02), "check": (4.0, 0.01)}
+REFRESH = {"grid": (0.15, 0.1), "record": (0.5, 0.05), "view": (1.0, 0.02), "check": (4.0, 0.01)}
 # A live heat map's budget: 9.6 ms. The live grid is as fine as this allows
 # (measured on the model itself), so a cheap family refreshes sharply and a costly one coarsely.
 GRID_SECONDS = 0.0096

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -26,3 +29,25 @@ def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60)
         time.sleep(0.2)
         at.run()
     return at
+
+
+@dataclass
+class Chart:
+    """A chart the page drew: its key, figure and plotly config, as the browser receives them."""
+
+    key: str
+    figure: dict[str, Any]
+    config: dict[str, Any]
+
+
+def charts(at: AppTest) -> list[Chart]:
+    """The page's charts (`genviz.ui.charts.live_chart`), in page order."""
+    found = []
+    for element in at.get("bidi_component"):
+        spec = json.loads(element.proto.bytes)
+        found.append(Chart(element.key, spec["figure"], spec["config"]))
+    return found
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [chart.key for chart in charts(at)]

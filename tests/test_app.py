@@ -4,14 +4,13 @@ so a test that waits for training calls `run()` until the page shows what it wai
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from apptest_helpers import press, run_until
+from apptest_helpers import chart_keys, charts, press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz.metrics import Result
@@ -68,8 +67,8 @@ def test_a_first_load_previews_the_target_while_its_model_builds(query: dict[str
     falls back to), on the colour scale and at the resolution of the live page, beside a note."""
     at = AppTest.from_function(preview_script, args=(query,), default_timeout=TIMEOUT).run()
     assert not at.exception
-    [chart] = at.get("plotly_chart")
-    figure = json.loads(chart.proto.spec)
+    [chart] = charts(at)
+    figure = chart.figure
     target = query["target"] if "p.bins" not in query else "8gaussians"
     assert f"for **{target}**" in texts(at.info) and shown in texts(at.info)
     heatmap = figure["data"][0]
@@ -83,7 +82,7 @@ def test_explorer_renders_with_labelled_numbers() -> None:
     assert not at.exception
     assert step_metric(at) == 0
     # the target and model densities, the NLL and KL curves, the family view
-    charts = [c.key for c in at.get("plotly_chart")]
+    charts = chart_keys(at)
     assert charts == ["target_density", "model_density", "nll", "kl", "family_view"]
     labels = [m.label for m in at.metric]
     assert "NLL · exact" in labels and "KL(p‖q) · exact" in labels
@@ -329,7 +328,7 @@ def test_every_target_renders_and_steps() -> None:
         press(at, "step")
         assert not at.exception, name
         assert step_metric(at) == 1, name
-        assert len(at.get("plotly_chart")) == 5, name  # two densities, NLL, KL, the Gaussian's contours
+        assert len(charts(at)) == 5, name  # two densities, NLL, KL, the Gaussian's contours
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -339,7 +338,7 @@ def test_every_family_steps_and_draws_its_view(name: str) -> None:
     at = page("pages/explorer.py", {"model": name})
     press(at, "step")
     assert not at.exception and step_metric(at) == 1, name
-    charts = [chart.key for chart in at.get("plotly_chart")]
+    charts = chart_keys(at)
     has_view = MODELS[name].view is not GenerativeModel.view
     assert ("family_view" in charts) == has_view, name
     for control in MODELS[name].view_controls:

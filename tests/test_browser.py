@@ -245,13 +245,12 @@ CHART_KEYS = ("target_density", "model_density", "nll", "kl", "family_view")
 
 
 def chart(page, key: str):
-    """The plotly chart of the element with this key (the newest, while a fragment redraws it)."""
+    """The plotly chart of the element with this key."""
     return page.locator(f".st-key-{key} .js-plotly-plot").last
 
 
 def bounding_box(page, key: str, timeout: float = 30) -> dict[str, float]:
-    """Where a chart is drawn. Streamlit mounts a new chart when its figure changes, so while
-    training the node found may be replaced before it is measured: look again."""
+    """Where a chart is drawn, once it is: a fragment's first run may not have drawn it yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(playwright.Error):
@@ -296,6 +295,42 @@ def test_the_live_charts_fit_a_1400_by_900_screen(server: str, browser) -> None:
         assert_no_exception(page)
     finally:
         page.close()
+
+
+MODEL_CHART = ".st-key-model_density .genviz-chart"  # the div a live chart keeps (`genviz.ui.charts`)
+REVISION_JS = "key => Number(document.querySelector(`.st-key-${key} .genviz-chart`)?.dataset.revision || 0)"
+
+
+def test_a_refresh_updates_the_chart_in_place_and_keeps_the_zoom(server: str, page) -> None:
+    """While training, new heat maps are drawn into the same plotly div (no remount per refresh),
+    and a zoom the visitor made with the mouse survives the refreshes."""
+    page.goto(f"{server}/?target=8gaussians&model=gmm")
+    assert wait_for_step(page) == 0
+    page.wait_for_function(f"({REVISION_JS})('model_density') >= 1", timeout=60_000)
+    page.evaluate(f"() => {{ window.__chart = document.querySelector('{MODEL_CHART}'); }}")
+    drag_a_zoom_box(page, page.locator(f"{MODEL_CHART} .nsewdrag").first)
+    zoomed = page.evaluate(RANGES_JS)
+    assert all(-4.5 < low < high < 4.5 for low, high in zoomed), zoomed
+    before = page.evaluate(REVISION_JS, "model_density")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_function(f"({REVISION_JS})('model_density') >= {before + 5}", timeout=60_000)
+    pause_or_reach_the_budget(page)
+    assert page.evaluate(f"() => document.querySelector('{MODEL_CHART}') === window.__chart")
+    assert page.evaluate(RANGES_JS) == zoomed
+    assert_no_exception(page)
+
+
+RANGES_JS = "() => ['xaxis', 'yaxis'].map(axis => window.__chart._fullLayout[axis].range)"
+
+
+def drag_a_zoom_box(page, plot_area) -> None:
+    """Drag the mouse over the middle fifth of a plot, as a visitor zooms in."""
+    box = plot_area.bounding_box()
+    x, y = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + box["width"] * 0.2, y + box["height"] * 0.2, steps=10)
+    page.mouse.up()
 
 
 def test_a_link_asking_for_a_huge_model_gets_a_message(server: str, page) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apptest_helpers import press, run_until
+from apptest_helpers import chart_keys, press, run_until
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,10 +32,6 @@ def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
 
-def charts(at: AppTest) -> list[str]:
-    return [c.key for c in at.get("plotly_chart")]
-
-
 def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     at = page()
     assert not at.exception
@@ -43,7 +39,7 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     assert [label for label, _, _ in before] == ["accuracy", "log-loss"] * 3
     assert before[0][1] == "—" and before[4][1].endswith("%")  # the Bayes-optimal reference, at once
     assert "test points: **exact**" in texts(at.caption)
-    assert charts(at) == ["c.bayes_regions", "c.data"]
+    assert chart_keys(at) == ["c.bayes_regions", "c.data"]
     at.sidebar.number_input(key="c.steps").set_value(30).run()
     press(at, "c.train")
     assert not at.exception and not at.error
@@ -51,8 +47,8 @@ def test_the_page_trains_both_classifiers_and_labels_their_scores() -> None:
     shown = scores(at)
     assert float(shown[0][1].rstrip(" %")) > 90 and float(shown[1][1]) < 0.5
     assert texts(at.caption).count("test points: **exact**") == 3  # GMM densities are exact
-    assert charts(at)[:3] == ["c.generative_regions", "c.discriminative_regions", "c.bayes_regions"]
-    run_until(at, lambda at: "c.class_samples" in charts(at), timeout=90)
+    assert chart_keys(at)[:3] == ["c.generative_regions", "c.discriminative_regions", "c.bayes_regions"]
+    run_until(at, lambda at: "c.class_samples" in chart_keys(at), timeout=90)
     assert "test points are less likely" in at.markdown[-1].value
     at.sidebar.number_input(key="c.probe_x").set_value(40.0).run()
     run_until(at, lambda at: "**0.0 %**" in at.markdown[-1].value, timeout=90)  # far from both moons

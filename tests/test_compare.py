@@ -10,7 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from apptest_helpers import press, run_until
+from apptest_helpers import chart_keys, press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz import cli, compare
@@ -162,7 +162,7 @@ def test_divergence_page_trains_both_fits_and_labels_both_divergences() -> None:
     at = page("divergences.py")
     assert not at.exception
     assert labelled(at) == ["KL(p‖q) exact", "KL(q‖p) exact"] * 2
-    assert [c.key for c in at.get("plotly_chart")] == [
+    assert chart_keys(at) == [
         "pair.target_density", "pair.forward-kl.density", "pair.forward-kl.curves",
         "pair.reverse-kl.density", "pair.reverse-kl.curves",
     ]  # fmt: skip
@@ -206,7 +206,7 @@ def test_compare_page_ranks_four_families() -> None:
         "4",
     ]
     assert "time to KL ≤ 0.1" in table.columns
-    charts = [c.key for c in at.get("plotly_chart")]
+    charts = chart_keys(at)
     assert charts[0] == "compare.curves" and "compare.thumb.target" in charts and len(charts) == 6
     assert all(run.snapshot.step == 10 for run in state.runs)
 

@@ -115,3 +115,14 @@ def test_every_measured_run_takes_its_turn_at_the_gate(monkeypatch: pytest.Monke
         outer()
     assert len(slept) == 3
     assert slept[0] == 0.0 and slept[2] == pytest.approx(0.2, abs=0.01)
+
+
+def test_a_click_delivered_again_within_a_tenth_of_a_second_acts_once() -> None:
+    """The browser may deliver one click two or three times within milliseconds; a second click
+    of a person comes later, and each group has its own clock."""
+    clicks, state = polling.ClickFilter(window=0.1), {}
+    assert clicks.first(state, "live", now=10.0)
+    assert not clicks.first(state, "live", now=10.017)  # the same click, again
+    assert clicks.first(state, "pair", now=10.02)  # another group's button
+    assert clicks.first(state, "live", now=10.3)  # the next click
+    assert clicks.first(state, "live", now=10.45)

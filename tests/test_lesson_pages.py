@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from apptest_helpers import press, run_until
+from apptest_helpers import chart_keys, press, run_until
 from streamlit.testing.v1 import AppTest
 
 from genviz.config import RunConfig
@@ -130,7 +130,7 @@ def test_theory_trains_and_its_numbers_match_the_snapshot() -> None:
     assert number(at, "CE − H(p*)") == round(nll - entropy, 3)
     assert abs((nll - entropy) - kl) < 4 * evaluation.nll.se  # the identity, up to Monte Carlo error
     assert number(at, "training mean log q · estimate") == round(-evaluation.loss, 3)
-    assert [c.key for c in at.get("plotly_chart")] == ["derivation"]
+    assert chart_keys(at) == ["derivation"]
     table = at.table[0].value
     assert list(table["n held-out points"]) == ["10", "100", "1,000", "10,000"]
     for row, product in zip(table.to_dict("records"), evaluation.products, strict=True):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pytest
-from apptest_helpers import press
+from apptest_helpers import charts, press
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
@@ -157,8 +157,8 @@ def test_downloads_hold_what_the_page_shows(downloads) -> None:
     html = downloads["genviz-nsf-8gaussians-nll.html"]().decode()
     assert "<html>" in html and 'src="https://cdn.plot.ly' not in html  # plotly.js is inside
     assert len(html) < 6_000_000
-    charts = {chart.key: json.loads(chart.proto.config) for chart in at.get("plotly_chart")}
-    assert charts["nll"]["toImageButtonOptions"]["filename"] == "genviz-nll"  # the toolbar's PNG
+    configs = {chart.key: chart.config for chart in charts(at)}
+    assert configs["nll"]["toImageButtonOptions"]["filename"] == "genviz-nll"  # the toolbar's PNG
 
 
 def test_the_share_link_carries_every_setting() -> None:

@@ -57,6 +57,17 @@ def test_levels_quantise_the_density_on_the_scale() -> None:
     np.testing.assert_array_equal(levels, [[0, 64, 128], [255, 255, 0]])
 
 
+def test_every_resolution_of_a_box_has_the_same_axis_ranges() -> None:
+    """A live heat map changes resolution (88², then 128² when paused) and arrives in float32; its
+    axis ranges must not move, or plotly drops the visitor's zoom at the next refresh."""
+    ranges = set()
+    for n in (32, 56, 88, 96, 128):
+        centres = (-4.5 + 9 / n * (np.arange(n) + 0.5)).astype(np.float32)
+        fig = render.density_panel(centres, centres, np.zeros((n, n)), cmax=1.0, title="q")
+        ranges.add((tuple(fig.layout.xaxis.range), tuple(fig.layout.yaxis.range)))
+    assert ranges == {((-4.5, 4.5), (-4.5, 4.5))}
+
+
 @pytest.mark.parametrize("n, limit", [(128, 25_000), (96, 15_000), (64, 8_000)])
 def test_a_panel_is_small_and_keeps_its_axes(n: int, limit: int) -> None:
     x, y, log_p = gaussian_grid(n)

@@ -121,10 +121,13 @@ def test_the_step_card_and_the_density_chart_are_recognised() -> None:
     card.metric.label = "NLL"
     assert step_shown(card) is None
     chart = Element()
-    chart.plotly_chart.id, chart.plotly_chart.spec = element_id("model_density"), "{}"
+    chart.bidi_component.id, chart.bidi_component.bytes = element_id("model_density"), b"{}"
     assert is_density_chart(delta(chart))
-    chart.plotly_chart.id = element_id("nll")
+    chart.bidi_component.id = element_id("nll")
     assert not is_density_chart(delta(chart))
+    older = Element()  # a page that draws with st.plotly_chart
+    older.plotly_chart.id, older.plotly_chart.spec = element_id("model_density"), "{}"
+    assert is_density_chart(delta(older))
 
 
 def test_the_cache_answers_references_and_forgets_old_entries() -> None:

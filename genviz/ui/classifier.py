@@ -34,6 +34,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.targets import TARGETS
 from genviz.ui import polling
+from genviz.ui.charts import live_chart
 from genviz.ui.state import CachedFigures
 from genviz.views import render
 
@@ -278,7 +279,7 @@ def _regions_chart(state: ClassifierState, name: str, side: Side | None) -> None
         )  # fmt: skip
 
     figure = state.figure(name, (side.step, probe, id(live), state.choice), build)
-    st.plotly_chart(figure, key=f"c.{name}_regions", config=PLOTLY_CONFIG)
+    live_chart(figure, key=f"c.{name}_regions", config=PLOTLY_CONFIG)
 
 
 def regions_height(box: Box) -> int:
@@ -334,7 +335,7 @@ def _points_chart(state: ClassifierState, chart: str, key: Any, points: list, ti
     def build() -> Any:
         return render.class_samples(x, y, points, classes, title=title, height=FIGURE_HEIGHT)
 
-    st.plotly_chart(state.figure(chart, key, build), key=f"c.{chart}", config=PLOTLY_CONFIG)
+    live_chart(state.figure(chart, key, build), key=f"c.{chart}", config=PLOTLY_CONFIG)
 
 
 def probe_readout(state: ClassifierState, discriminative: Side | None) -> None:

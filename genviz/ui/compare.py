@@ -22,6 +22,7 @@ from genviz.cost import profile
 from genviz.engine import SessionHandle, Snapshot, scheduler
 from genviz.models import MODELS
 from genviz.ui import polling
+from genviz.ui.charts import live_chart
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, CachedFigures, target_density
 from genviz.views import render
 
@@ -255,7 +256,7 @@ def kl_curves(state: CompareSession, results: list[compare.RunResult]) -> None:
     figure = state.figure("curves", key, lambda: render.overlay_curves(
         series, title="KL(p‖q) during training", x_title="training seconds", goal=goal,
         goal_label=f"goal {goal:g}" if goal else "goal", height=320))  # fmt: skip
-    st.plotly_chart(figure, key="compare.curves", config=PLOTLY_CONFIG)
+    live_chart(figure, key="compare.curves", config=PLOTLY_CONFIG)
 
 
 def leaderboard(state: CompareSession, results: list[compare.RunResult]) -> None:
@@ -288,12 +289,13 @@ def thumbnails(state: CompareSession) -> None:
     columns = st.columns(min(len(firsts) + 1, 6), gap="small")
     target_figure = state.figure("thumb.target", (state.spec.target, cmax), lambda: render.density_panel(
         x, y, log_p, cmax=cmax, title="target p(x)", height=THUMB_HEIGHT, colorbar=False))  # fmt: skip
-    columns[0].plotly_chart(target_figure, key="compare.thumb.target", config=PLOTLY_CONFIG)
+    with columns[0]:
+        live_chart(target_figure, key="compare.thumb.target", config=PLOTLY_CONFIG)
     for index, run in enumerate(firsts, start=1):
         frame = run.snapshot.density
         figure = state.figure(f"thumb.{run.config.model}", (frame.step, cmax), _thumbnail(frame, run, cmax))
-        columns[index % len(columns)].plotly_chart(figure, key=f"compare.thumb.{run.config.model}",
-                                                   config=PLOTLY_CONFIG)  # fmt: skip
+        with columns[index % len(columns)]:
+            live_chart(figure, key=f"compare.thumb.{run.config.model}", config=PLOTLY_CONFIG)
 
 
 def _thumbnail(frame: Any, run: CompareRun, cmax: float) -> Callable[[], Any]:

@@ -20,6 +20,7 @@ from genviz.models import MODELS
 from genviz.targets import REVERSE_KL_TARGETS, TARGETS
 from genviz.train import density_title
 from genviz.ui import polling
+from genviz.ui.charts import live_chart
 from genviz.ui.state import PLOTLY_CONFIG, TARGET_RESOLUTION, CachedFigures, target_density
 from genviz.views import render
 
@@ -169,7 +170,7 @@ def _panels() -> None:
     columns = st.columns(3, gap="small")
     with columns[0]:
         target_figure = state.figure("target", (state.target, cmax), lambda: _target_panel(x, y, log_p, cmax))
-        st.plotly_chart(target_figure, key="pair.target_density", config=PLOTLY_CONFIG)
+        live_chart(target_figure, key="pair.target_density", config=PLOTLY_CONFIG)
         st.caption(f"**{state.target}**: {TARGETS[state.target].description}")
     for column, (objective, snapshot) in zip(columns[1:], snapshots.items(), strict=True):
         with column:
@@ -189,7 +190,7 @@ def fit_panel(state: PairSession, objective: str, snapshot: Snapshot, cmax: floa
         title = f"{objective.replace('-kl', ' KL')} fit · step {frame.step:,}, {frame.resolution}²"
         key = (frame.step, frame.resolution, cmax, title)
         figure = state.figure(f"{objective}.density", key, lambda: _fit_density(frame, cmax, title))
-        st.plotly_chart(figure, key=f"pair.{objective}.density", config=PLOTLY_CONFIG)
+        live_chart(figure, key=f"pair.{objective}.density", config=PLOTLY_CONFIG)
     st.caption(f"**{OBJECTIVES[objective]}** · {density_title(MODELS[state.model])}")
     if not snapshot.ready:
         st.caption("Building…")
@@ -201,7 +202,7 @@ def fit_panel(state: PairSession, objective: str, snapshot: Snapshot, cmax: floa
     key = (len(snapshot.history), last.step)
     rows = [e.row() for e in snapshot.history]
     curves = state.figure(f"{objective}.curves", key, lambda: render.divergence_curves(rows, height=230))
-    st.plotly_chart(curves, key=f"pair.{objective}.curves", config=PLOTLY_CONFIG)
+    live_chart(curves, key=f"pair.{objective}.curves", config=PLOTLY_CONFIG)
 
 
 def _fit_density(frame: Any, cmax: float, title: str) -> Any:

@@ -1,14 +1,15 @@
 """The live view: fragments that draw the latest snapshot of the session's model, several times a second.
 
 Training runs in a worker process (`genviz.engine`); these fragments only read a snapshot
-and draw it, so a redraw never slows training. The fast fragment (progress, numbers and the
-density pair) refreshes most often, the curves less often, and the details below the fold
-least; every interval grows when many sessions share the server.
+and draw it. One part draws everything that follows training (progress, numbers, the density
+pair, the curves) from one snapshot several times a second, updating its charts in place; the
+family view below the fold refreshes once a second. Every interval grows when many sessions
+share the server.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import streamlit as st
 
@@ -19,6 +20,7 @@ from genviz.models import MODELS
 from genviz.models.base import GenerativeModel, ViewControl
 from genviz.train import Evaluation, density_title
 from genviz.ui import polling
+from genviz.ui.charts import live_chart
 from genviz.ui.state import (
     PLOTLY_CONFIG,
     STATE_KEY,
@@ -33,27 +35,38 @@ from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
-FAST_EVERY = 0.15  # seconds between redraws of the numbers and the density pair, on a quiet server
-CURVES_EVERY = 0.5
-DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
-# Runs a second one training page asks for at these rates: the fast part, the curves, the texts,
-# the family view and the group's heartbeat.
-PAGE_RUNS = 1 / FAST_EVERY + 1 / CURVES_EVERY + 2 / DETAILS_EVERY + 1 / polling.HEARTBEAT
+LIVE_EVERY = 0.12  # seconds between redraws of the numbers, densities and curves, on a quiet server
+CURVES_EVERY = 0.5  # a page whose whole view is a chart of curves (the Theory page)
+DETAILS_EVERY = 1.0  # the family's view, below the fold
+# Each run of a page's part costs the browser about the same, whatever it draws: Streamlit's app
+# re-renders its whole tree (33 ms of script per run on the Explorer, sidebar included, against
+# 10 ms for a page of one metric, on this 2-core machine). So what follows training is one part,
+# and its charts are redrawn only when their figures changed (`genviz.ui.charts`).
+# Runs a second one training page asks for: that part, the family view and the group's heartbeat.
+PAGE_RUNS = 1 / LIVE_EVERY + 1 / DETAILS_EVERY + 1 / polling.HEARTBEAT
 DENSITY_HEIGHT = 330
 EXPLORER_TITLE = "Maximum likelihood is KL minimisation"
 CURVE_HEIGHT = 250
 DATA_POINTS = 1500  # a user's points drawn beside the model
 
 
-def refresh_intervals() -> tuple[float, float, float]:
-    """(fast, curves, details) seconds: when the training pages together would ask the server for
-    more runs a second than the host allows (`page_runs_per_second`, 45 by default), every page
-    polls proportionally less often. Known before the runs arrive, so a class that presses Train
-    at once does not flood the server; `polling.DrawingLoad` stretches further if drawing lags."""
+class Intervals(NamedTuple):
+    """Seconds between a training page's redraws, stretched when the server is busy."""
+
+    live: float
+    curves: float
+    details: float
+
+
+def refresh_intervals() -> Intervals:
+    """When the training pages together would ask the server for more runs a second than the host
+    allows (`page_runs_per_second`, 45 by default), every page polls proportionally less often.
+    Known before the runs arrive, so a class that presses Train at once does not flood the server;
+    `polling.DrawingLoad` stretches further if drawing lags."""
     engine = scheduler()
     budget = engine.limits.page_runs_per_second
     load = max(1.0, engine.running() * PAGE_RUNS / budget) if budget > 0 else 1.0
-    return FAST_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load
+    return Intervals(LIVE_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load)
 
 
 def session_with_preview() -> Session:
@@ -77,9 +90,8 @@ def loading_preview(query: dict[str, str]) -> None:
     left, _ = st.columns([2, 1.15], gap="small")  # where the density pair will be
     target_column, model_column = left.columns(2, gap="small")
     x, y, log_p, cmax = target_on_scale(config)
-    target_column.plotly_chart(
-        target_panel(x, y, log_p, cmax), key="preview_target", config=chart_config("target")
-    )
+    with target_column:
+        live_chart(target_panel(x, y, log_p, cmax), key="preview_target", config=chart_config("target"))
     model_column.info(
         f"The {MODELS[config.model].title} for **{config.target}** is being built; its density appears here.",
         icon=":material/hourglass_top:",
@@ -87,8 +99,8 @@ def loading_preview(query: dict[str, str]) -> None:
 
 
 def live_view() -> None:
-    """The numbers and density pair on the left, the curves on the right, the details below: parts
-    that poll while there is something new to show (see `genviz.ui.polling`)."""
+    """The buttons; the numbers and density pair on the left, the curves on the right; the family
+    view below: parts that poll while there is something new to show (see `genviz.ui.polling`)."""
     polling.group(LIVE_KEY, _live_parts)
 
 
@@ -98,36 +110,42 @@ def _live_parts() -> None:
     # While training, while a paused model's full evaluation is on its way, and while a command
     # waits for its answer from a busy worker, the parts poll.
     active = snapshot.running or snapshot.evaluating or state.handle.pending
-    fast, curves, details = refresh_intervals() if active else (None, None, None)
-    left, right = st.columns([2, 1.15], gap="small")
-    with left:
-        buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
-        polling.part(_numbers_and_densities, fast)
-    with right:
-        polling.part(_curves, curves)
-    st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
-    polling.part(_texts, details)
-    family_view(state, details)
+    intervals = refresh_intervals() if active else None
+    controls, _ = st.columns(COLUMNS, gap="small")
+    with controls:  # widgets go in the group: see `genviz.ui.polling`
+        spare = buttons(state)
+        spare.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
+    polling.part(_live_figures, intervals.live if intervals else None)
+    family_view(state, intervals.details if intervals else None)
 
 
-def _numbers_and_densities() -> None:
+COLUMNS = [2, 1.15]  # the numbers and density pair, beside the curves
+
+
+def _live_figures() -> None:
+    """Everything that follows training, drawn from one snapshot."""
     state = session()
+    # each redraw tells the worker what the page shows, and that the page is still open
     snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
-    st.progress(snapshot.progress, text=progress_text(state, snapshot))
-    status_messages(snapshot)
-    metrics_row(state, snapshot)
-    density_pair(state, snapshot)
+    left, right = st.columns(COLUMNS, gap="small")
+    with left:
+        st.progress(snapshot.progress, text=progress_text(state, snapshot))
+        status_messages(snapshot)
+        metrics_row(state, snapshot)
+        density_pair(state, snapshot)
+        if snapshot.ready:
+            labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
+    with right:
+        curves(state, snapshot)
 
 
-def _curves() -> None:
-    state = session()
-    snapshot = state.snapshot
+def curves(state: Session, snapshot: Snapshot) -> None:
     if not snapshot.ready:
         return
     key = (len(snapshot.history), snapshot.history[-1].step, len(snapshot.checks))
     nll, kl = state.figure("curves", key, lambda: learning_curves(snapshot))
-    st.plotly_chart(nll, key="nll", config=chart_config("nll"))
-    st.plotly_chart(kl, key="kl", config=chart_config("kl"))
+    live_chart(nll, key="nll", config=chart_config("nll"))
+    live_chart(kl, key="kl", config=chart_config("kl"))
 
 
 def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
@@ -139,12 +157,6 @@ def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
     kl_label = f"KL(p‖q) ({evaluation.kl.kind})"  # its method is in the card's help and the caption
     checks = [(step, r.value) for step, r in snapshot.checks if r.value is not None]
     return nll, render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT)
-
-
-def _texts() -> None:
-    snapshot = session().snapshot
-    if snapshot.ready:
-        labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
 
 
 # ------------------------------------------------------------------ numbers
@@ -254,14 +266,15 @@ def density_pair(state: Session, snapshot: Snapshot) -> None:
         x, y, log_p, cmax = target_on_scale(config)
         key = (config.target, config.formula, config.box, cmax)
         left = state.figure("target", key, lambda: target_panel(x, y, log_p, cmax))
-    target_column.plotly_chart(left, key="target_density", config=chart_config("target"))
+    with target_column:
+        live_chart(left, key="target_density", config=chart_config("target"))
     title = density_title(MODELS[state.config.model])
     if frame.step != snapshot.step or frame.resolution < TARGET_RESOLUTION:
         title += f" · step {frame.step:,}, {frame.resolution}²"
     key = (frame.step, frame.resolution, frame.samples is not None, cmax, title)
     right = state.figure("model", key, lambda: model_panel(frame, cmax, title))
     with model_column.container(key="density"):
-        st.plotly_chart(right, key="model_density", config=chart_config("model"))
+        live_chart(right, key="model_density", config=chart_config("model"))
 
 
 def target_on_scale(config: RunConfig) -> tuple[Any, Any, Any, float]:
@@ -318,7 +331,7 @@ def _family_figure() -> None:
         st.warning(f"This view could not be drawn: {frame.error}", icon=":material/error:")
     elif frame.view is not None:
         figure = state.figure("view", (frame.step, frame.controls), lambda: render.figure(frame.view))
-        st.plotly_chart(figure, key="family_view", config=PLOTLY_CONFIG)
+        live_chart(figure, key="family_view", config=PLOTLY_CONFIG)
 
 
 def _view_controls(state: Session) -> dict[str, float]:

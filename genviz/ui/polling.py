@@ -3,7 +3,7 @@
 A page's live parts are fragments with `run_every`; their rates are set where they are declared.
 So they are declared inside one keyed fragment, the *group*:
 
-    group("live", draw_parts)          # draw_parts declares: part(draw_numbers, 0.15), ...
+    group("live", draw_parts)          # draw_parts declares: part(draw_figures, 0.12), ...
 
 - The page's buttons rerun the group from their callbacks (`rerun_group` as their `on_click`, or
   `st.rerun(key)` inside one), so a click starts or stops the polling at once.
@@ -33,6 +33,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
@@ -183,20 +184,44 @@ def part(draw: Callable[[], None], run_every: float | None) -> None:
 def rerun_group(key: str, action: Callable[[], None]) -> Callable[[], None]:
     """A button callback: do `action`, then rerun the group `key` (its rates follow the new state).
 
-    Declared while the group draws its buttons. The browser can send a click's trigger twice: with
-    the click's own rerun of the group, and with a part's timed rerun that left at the same moment.
-    The second would act twice (two steps for one Step), so a callback runs only in a rerun of the
-    whole page or of its own group."""
+    Declared while the group draws its buttons. The browser can send a click's trigger two or three
+    times within a few milliseconds: with the click's own rerun of the group, with a part's timed
+    rerun that left at the same moment, and with the group's own timed rerun (seen 17 ms apart,
+    both in runs of the group). Each would act (two steps for one Step), so a callback runs only
+    in a rerun of the whole page or of its own group, and only once in `SAME_CLICK_SECONDS`."""
     own = _drawing_fragment()
 
     def callback() -> None:
         running = _fragments_this_run()
         if own is not None and running and own not in running:
             return  # the same click, delivered again with another fragment's rerun
+        if not CLICKS.first(st.session_state, key):
+            return  # the same click, delivered again with the group's timed rerun
         action()
         st.rerun(key)
 
     return callback
+
+
+SAME_CLICK_SECONDS = 0.1  # far below a person's fastest clicks (about 0.15 s apart), far above a repeat
+
+
+class ClickFilter:
+    """Tells a click from the same click delivered again: within `window` seconds of the last
+    action of a group (kept in the session's state), a click is the same one."""
+
+    def __init__(self, window: float = SAME_CLICK_SECONDS) -> None:
+        self.window = window
+
+    def first(self, state: Any, group: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        last = state.get(f"{CLICKS_KEY}.{group}")
+        state[f"{CLICKS_KEY}.{group}"] = now
+        return last is None or now - last >= self.window
+
+
+CLICKS_KEY = "genviz.last_click"
+CLICKS = ClickFilter()
 
 
 def _drawing_fragment() -> str | None:

@@ -14,6 +14,7 @@ from genviz.metrics import Result
 from genviz.models import MODELS
 from genviz.targets import TARGETS
 from genviz.ui import polling
+from genviz.ui.charts import live_chart
 from genviz.ui.live import progress_text, refresh_intervals, status_messages
 from genviz.ui.state import PLOTLY_CONFIG, Session, session
 from genviz.ui.widgets import LIVE_KEY, buttons
@@ -73,7 +74,7 @@ def _derivation_part() -> None:
     snapshot = state.snapshot
     active = snapshot.running or snapshot.evaluating or state.handle.pending
     buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
-    polling.part(_derivation, refresh_intervals()[1] if active else None)
+    polling.part(_derivation, refresh_intervals().curves if active else None)
 
 
 def _heartbeat(state: Session) -> Snapshot:
@@ -102,7 +103,7 @@ def _derivation() -> None:
     _chain(steps)
     key = (len(snapshot.history), snapshot.history[-1].step, state.config.target)
     chart = state.figure("theory", key, lambda: _chart(snapshot.history, family, objective, steps))
-    st.plotly_chart(chart, key="derivation", config=PLOTLY_CONFIG)
+    live_chart(chart, key="derivation", config=PLOTLY_CONFIG)
     _floor_moved(steps.entropy)
     underflow_table(steps.products, steps.cross_entropy)
 

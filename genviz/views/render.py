@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # type-only: drawing needs neither torch nor the models
 
 COLORSCALE = "Viridis"
 FONT = dict(family="Inter, 'Source Sans Pro', Arial, sans-serif", size=13, color="#262730")
+TITLE_WEIGHT = 600  # chart titles in semibold, as the page's headings
 NLL_COLOR = "#1f77b4"
 KL_COLOR = "#d62728"
 GAP_COLOR = "rgba(255, 127, 14, 0.18)"
@@ -83,7 +84,9 @@ def _curve_layout_dict(title: str, height: int) -> dict[str, Any]:
     """A curve chart's layout as a plain dict, the template spelled out (no validation expands it).
     The legend sits inside the plot's top right, which a falling curve leaves empty."""
     return dict(
-        title=dict(text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15)),
+        title=dict(
+            text=title, x=0.01, xanchor="left", y=0.97, yanchor="top", font=dict(size=15, weight=TITLE_WEIGHT)
+        ),
         template=WHITE_TEMPLATE,
         font=FONT,
         height=height,
@@ -202,7 +205,14 @@ def density_panel(
     light and dark markers."""
     traces = _density_traces(x, y, log_density, cmax, samples, points, colorbar)
     layout = _density_layout(height) | dict(
-        title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
+        title=dict(
+            text=title,
+            x=0.5,
+            xanchor="center",
+            y=0.98,
+            yanchor="top",
+            font=dict(size=14, weight=TITLE_WEIGHT),
+        ),
         xaxis=dict(range=_edges(x), constrain="domain"),
         yaxis=dict(range=_edges(y), scaleanchor="x", constrain="domain"),
     )
@@ -240,7 +250,7 @@ def density_pair(
     if len(panels) == 2:
         fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_layout(**_density_layout(height))
-    fig.update_annotations(font=dict(size=14))
+    fig.update_annotations(font=dict(size=14, weight=TITLE_WEIGHT))  # the panels' titles
     return fig
 
 
@@ -334,10 +344,12 @@ def _spacing(centres: np.ndarray) -> float:
 
 
 def _edges(centres: np.ndarray) -> list[float]:
-    """The outer edges of a midpoint grid, from its cell centres."""
+    """The outer edges of a midpoint grid, from its cell centres. Rounded past float32's precision,
+    so that grids of one box at any resolution give the same axis range: plotly keeps a visitor's
+    zoom through a refresh only while the figure's own range stays the same."""
     centres = np.asarray(centres, dtype=np.float64)
     half = _spacing(centres) / 2 if len(centres) > 1 else 0.5
-    return [float(centres[0] - half), float(centres[-1] + half)]
+    return [round(float(centres[0] - half), 5), round(float(centres[-1] + half), 5)]
 
 
 def _scatter(
@@ -738,7 +750,7 @@ def _view_frame(view: View) -> go.Figure:
 
 def _plane_layout(title: str, height: int) -> dict[str, Any]:
     return dict(
-        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15, weight=TITLE_WEIGHT)),
         template="plotly_white",
         font=FONT,
         height=height,
@@ -750,7 +762,7 @@ def _plane_layout(title: str, height: int) -> dict[str, Any]:
 
 def _curve_layout(title: str, height: int) -> dict[str, Any]:
     return dict(
-        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15, weight=TITLE_WEIGHT)),
         template="plotly_white",
         font=FONT,
         height=height,
@@ -985,7 +997,14 @@ def _class_points(points: np.ndarray | None, labels: np.ndarray | None, classes:
 def _class_layout(fig: go.Figure, x: np.ndarray, y: np.ndarray, title: str, height: int) -> go.Figure:
     _density_axes(fig, x, y)
     fig.update_layout(
-        title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
+        title=dict(
+            text=title,
+            x=0.5,
+            xanchor="center",
+            y=0.98,
+            yanchor="top",
+            font=dict(size=14, weight=TITLE_WEIGHT),
+        ),
         **_density_layout(height),
     )
     legend = dict(orientation="h", y=-0.12, yanchor="top", font=dict(size=11))  # under the x ticks
