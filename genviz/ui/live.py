@@ -1,15 +1,15 @@
 """The live view: fragments that draw the latest snapshot of the session's model, several times a second.
 
 Training runs in a worker process (`genviz.engine`); these fragments only read a snapshot
-and draw it. One part draws everything that follows training (progress, numbers, the density
-pair, the curves) from one snapshot several times a second, updating its charts in place; the
-family view below the fold refreshes once a second. Every interval grows when many sessions
-share the server.
+and draw it, so a redraw never slows training, and their charts are updated in place
+(`genviz.ui.charts`). The fast fragment (progress, numbers and the
+density pair) refreshes most often, the curves less often, and the details below the fold
+least; every interval grows when many sessions share the server.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import streamlit as st
 
@@ -35,38 +35,27 @@ from genviz.ui.widgets import LIVE_KEY, buttons
 from genviz.views import render
 from genviz.worker import N_SAMPLES, DensityFrame
 
-LIVE_EVERY = 0.12  # seconds between redraws of the numbers, densities and curves, on a quiet server
-CURVES_EVERY = 0.5  # a page whose whole view is a chart of curves (the Theory page)
-DETAILS_EVERY = 1.0  # the family's view, below the fold
-# Each run of a page's part costs the browser about the same, whatever it draws: Streamlit's app
-# re-renders its whole tree (33 ms of script per run on the Explorer, sidebar included, against
-# 10 ms for a page of one metric, on this 2-core machine). So what follows training is one part,
-# and its charts are redrawn only when their figures changed (`genviz.ui.charts`).
-# Runs a second one training page asks for: that part, the family view and the group's heartbeat.
-PAGE_RUNS = 1 / LIVE_EVERY + 1 / DETAILS_EVERY + 1 / polling.HEARTBEAT
+FAST_EVERY = 0.12  # seconds between redraws of the numbers and the density pair, on a quiet server
+CURVES_EVERY = 0.5
+DETAILS_EVERY = 1.0  # the texts below the fold, and the family's view
+# Runs a second one training page asks for at these rates: the fast part, the curves, the texts,
+# the family view and the group's heartbeat.
+PAGE_RUNS = 1 / FAST_EVERY + 1 / CURVES_EVERY + 2 / DETAILS_EVERY + 1 / polling.HEARTBEAT
 DENSITY_HEIGHT = 330
 EXPLORER_TITLE = "Maximum likelihood is KL minimisation"
 CURVE_HEIGHT = 250
 DATA_POINTS = 1500  # a user's points drawn beside the model
 
 
-class Intervals(NamedTuple):
-    """Seconds between a training page's redraws, stretched when the server is busy."""
-
-    live: float
-    curves: float
-    details: float
-
-
-def refresh_intervals() -> Intervals:
-    """When the training pages together would ask the server for more runs a second than the host
-    allows (`page_runs_per_second`, 45 by default), every page polls proportionally less often.
-    Known before the runs arrive, so a class that presses Train at once does not flood the server;
-    `polling.DrawingLoad` stretches further if drawing lags."""
+def refresh_intervals() -> tuple[float, float, float]:
+    """(fast, curves, details) seconds: when the training pages together would ask the server for
+    more runs a second than the host allows (`page_runs_per_second`, 45 by default), every page
+    polls proportionally less often. Known before the runs arrive, so a class that presses Train
+    at once does not flood the server; `polling.DrawingLoad` stretches further if drawing lags."""
     engine = scheduler()
     budget = engine.limits.page_runs_per_second
     load = max(1.0, engine.running() * PAGE_RUNS / budget) if budget > 0 else 1.0
-    return Intervals(LIVE_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load)
+    return FAST_EVERY * load, CURVES_EVERY * load, DETAILS_EVERY * load
 
 
 def session_with_preview() -> Session:
@@ -99,8 +88,8 @@ def loading_preview(query: dict[str, str]) -> None:
 
 
 def live_view() -> None:
-    """The buttons; the numbers and density pair on the left, the curves on the right; the family
-    view below: parts that poll while there is something new to show (see `genviz.ui.polling`)."""
+    """The numbers and density pair on the left, the curves on the right, the details below: parts
+    that poll while there is something new to show (see `genviz.ui.polling`)."""
     polling.group(LIVE_KEY, _live_parts)
 
 
@@ -110,36 +99,30 @@ def _live_parts() -> None:
     # While training, while a paused model's full evaluation is on its way, and while a command
     # waits for its answer from a busy worker, the parts poll.
     active = snapshot.running or snapshot.evaluating or state.handle.pending
-    intervals = refresh_intervals() if active else None
-    controls, _ = st.columns(COLUMNS, gap="small")
-    with controls:  # widgets go in the group: see `genviz.ui.polling`
-        spare = buttons(state)
-        spare.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
-    polling.part(_live_figures, intervals.live if intervals else None)
-    family_view(state, intervals.details if intervals else None)
-
-
-COLUMNS = [2, 1.15]  # the numbers and density pair, beside the curves
-
-
-def _live_figures() -> None:
-    """Everything that follows training, drawn from one snapshot."""
-    state = session()
-    # each redraw tells the worker what the page shows, and that the page is still open
-    snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
-    left, right = st.columns(COLUMNS, gap="small")
+    fast, curves, details = refresh_intervals() if active else (None, None, None)
+    left, right = st.columns([2, 1.15], gap="small")
     with left:
-        st.progress(snapshot.progress, text=progress_text(state, snapshot))
-        status_messages(snapshot)
-        metrics_row(state, snapshot)
-        density_pair(state, snapshot)
-        if snapshot.ready:
-            labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
+        buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
+        polling.part(_numbers_and_densities, fast)
     with right:
-        curves(state, snapshot)
+        polling.part(_curves, curves)
+    st.checkbox("overlay samples", key="overlay", help=f"{N_SAMPLES:,} samples drawn from q")
+    polling.part(_texts, details)
+    family_view(state, details)
 
 
-def curves(state: Session, snapshot: Snapshot) -> None:
+def _numbers_and_densities() -> None:
+    state = session()
+    snapshot = state.handle.watch(bool(st.session_state.get("overlay")), _view_controls(state))
+    st.progress(snapshot.progress, text=progress_text(state, snapshot))
+    status_messages(snapshot)
+    metrics_row(state, snapshot)
+    density_pair(state, snapshot)
+
+
+def _curves() -> None:
+    state = session()
+    snapshot = state.snapshot
     if not snapshot.ready:
         return
     key = (len(snapshot.history), snapshot.history[-1].step, len(snapshot.checks))
@@ -157,6 +140,12 @@ def learning_curves(snapshot: Snapshot) -> tuple[Any, Any]:
     kl_label = f"KL(p‖q) ({evaluation.kl.kind})"  # its method is in the card's help and the caption
     checks = [(step, r.value) for step, r in snapshot.checks if r.value is not None]
     return nll, render.kl_curve(rows, kl_label, checks=checks, height=CURVE_HEIGHT)
+
+
+def _texts() -> None:
+    snapshot = session().snapshot
+    if snapshot.ready:
+        labelled_texts(snapshot.history[-1], snapshot.checks[-1] if snapshot.checks else None)
 
 
 # ------------------------------------------------------------------ numbers

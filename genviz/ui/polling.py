@@ -3,7 +3,7 @@
 A page's live parts are fragments with `run_every`; their rates are set where they are declared.
 So they are declared inside one keyed fragment, the *group*:
 
-    group("live", draw_parts)          # draw_parts declares: part(draw_figures, 0.12), ...
+    group("live", draw_parts)          # draw_parts declares: part(draw_numbers, 0.12), ...
 
 - The page's buttons rerun the group from their callbacks (`rerun_group` as their `on_click`, or
   `st.rerun(key)` inside one), so a click starts or stops the polling at once.

@@ -74,7 +74,7 @@ def _derivation_part() -> None:
     snapshot = state.snapshot
     active = snapshot.running or snapshot.evaluating or state.handle.pending
     buttons(state)  # in the group: see `genviz.ui.polling` on where widgets go
-    polling.part(_derivation, refresh_intervals().curves if active else None)
+    polling.part(_derivation, refresh_intervals()[1] if active else None)
 
 
 def _heartbeat(state: Session) -> Snapshot:

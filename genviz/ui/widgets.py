@@ -235,11 +235,10 @@ def _parsed(h: Hyperparameter, text: str, current: Any) -> Any:
 LIVE_KEY = "live"  # the fragment group of the Explorer's live view, which its buttons rerun
 
 
-def buttons(state: Session) -> Any:
+def buttons(state: Session) -> None:
     """Train/Pause, Step and Reset, drawn in the live group: a click reruns the group, which sets its
-    refresh timers, and the group's heartbeat makes their labels follow training as it ends by itself.
-    Returns the row's spare column, beside the buttons."""
-    train, step, reset, spare = st.columns([1, 1, 1, 1.4], vertical_alignment="center")
+    refresh timers, and the group's heartbeat makes their labels follow training as it ends by itself."""
+    train, step, reset, _ = st.columns([1, 1, 1, 1.4], vertical_alignment="center")
     done, running = state.snapshot.done, state.running
     label, icon = ("Pause", ":material/pause:") if running else ("Train", ":material/play_arrow:")
     common: dict[str, Any] = {"width": "stretch"}
@@ -250,7 +249,6 @@ def buttons(state: Session) -> Any:
     train.button(label, key="train", icon=icon, type="primary", on_click=toggle, disabled=done, **common)
     step.button("Step", key="step", icon=":material/skip_next:", on_click=step_once, disabled=done, **common)
     reset.button("Reset", key="reset", icon=":material/restart_alt:", on_click=reset_model, **common)
-    return spare
 
 
 def describe_target(state: Session) -> str:

@@ -205,14 +205,7 @@ def density_panel(
     light and dark markers."""
     traces = _density_traces(x, y, log_density, cmax, samples, points, colorbar)
     layout = _density_layout(height) | dict(
-        title=dict(
-            text=title,
-            x=0.5,
-            xanchor="center",
-            y=0.98,
-            yanchor="top",
-            font=dict(size=14, weight=TITLE_WEIGHT),
-        ),
+        title=_panel_title(title),
         xaxis=dict(range=_edges(x), constrain="domain"),
         yaxis=dict(range=_edges(y), scaleanchor="x", constrain="domain"),
     )
@@ -341,6 +334,13 @@ def _density_layout(height: int) -> dict[str, Any]:
 def _spacing(centres: np.ndarray) -> float:
     centres = np.asarray(centres, dtype=np.float64)
     return float((centres[-1] - centres[0]) / (len(centres) - 1)) if len(centres) > 1 else 1.0
+
+
+def _panel_title(text: str) -> dict[str, Any]:
+    """A square panel's title, centred above it."""
+    return dict(
+        text=text, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14, weight=TITLE_WEIGHT)
+    )
 
 
 def _edges(centres: np.ndarray) -> list[float]:
@@ -997,14 +997,7 @@ def _class_points(points: np.ndarray | None, labels: np.ndarray | None, classes:
 def _class_layout(fig: go.Figure, x: np.ndarray, y: np.ndarray, title: str, height: int) -> go.Figure:
     _density_axes(fig, x, y)
     fig.update_layout(
-        title=dict(
-            text=title,
-            x=0.5,
-            xanchor="center",
-            y=0.98,
-            yanchor="top",
-            font=dict(size=14, weight=TITLE_WEIGHT),
-        ),
+        title=_panel_title(title),
         **_density_layout(height),
     )
     legend = dict(orientation="h", y=-0.12, yanchor="top", font=dict(size=11))  # under the x ticks
