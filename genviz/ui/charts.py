@@ -62,12 +62,38 @@ export default function ({ parentElement, data }) {
     loadPlotly().then((Plotly) => requestAnimationFrame(() => {
       div._genvizPending = false;
       const spec = JSON.parse(new TextDecoder().decode(div._genvizLatest));
+      keepZoom(div, spec.figure.layout);
       Plotly.react(div, spec.figure.data, spec.figure.layout, spec.config);
+      if (!div._genvizDrawn) div.on("plotly_relayout", (event) => rememberZoom(div, event));
       div._genvizDrawn = true;
       div.dataset.revision = String((Number(div.dataset.revision) || 0) + 1);
     }));
   }
   return cleanup(div);
+}
+// A visitor's zoom or pan, by axis, kept through refreshes while the figure's own range for that
+// axis stays what it was (a new target or box starts from its own range again).
+function rememberZoom(div, event) {
+  const zoom = div._genvizZoom || (div._genvizZoom = {});
+  for (const key of Object.keys(event)) {
+    const match = key.match(/^([xy]axis[0-9]*)\.(range|autorange)/);
+    if (match === null) continue;
+    if (match[2] === "autorange") delete zoom[match[1]];
+    else zoom[match[1]] = div._fullLayout[match[1]].range.slice();
+  }
+}
+function keepZoom(div, layout) {
+  const given = div._genvizGiven || (div._genvizGiven = {});
+  const zoom = div._genvizZoom || {};
+  for (const key of Object.keys(layout)) {
+    if (!/^[xy]axis[0-9]*$/.test(key)) continue;
+    const range = JSON.stringify(layout[key].range);
+    if (given[key] !== undefined && given[key] !== range) delete zoom[key];
+    given[key] = range;
+  }
+  for (const [axis, range] of Object.entries(zoom)) {
+    layout[axis] = Object.assign({}, layout[axis], { range: range, autorange: false });
+  }
 }
 function cleanup(div) {
   return () => { if (window.Plotly) window.Plotly.purge(div); };
