@@ -29,7 +29,7 @@ CHART_CLASS = "genviz-chart"  # the plotly div's class, for tests and benchmarks
 # The component's module, run by the browser for each new figure. The figure arrives as UTF-8 JSON
 # bytes; drawing waits for the next animation frame, so that figures arriving faster than the
 # browser paints are skipped rather than queued, and only the latest is drawn.
-_SCRIPT = """
+_SCRIPT = r"""
 const CHUNK = "__CHUNK__";
 let plotly = null;
 function loadPlotly() {
