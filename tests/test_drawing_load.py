@@ -120,9 +120,9 @@ def test_every_measured_run_takes_its_turn_at_the_gate(monkeypatch: pytest.Monke
 def test_a_click_delivered_again_within_a_tenth_of_a_second_acts_once() -> None:
     """The browser may deliver one click two or three times within milliseconds; a second click
     of a person comes later, and each group has its own clock."""
-    clicks, state = polling.ClickFilter(window=0.1), {}
-    assert clicks.first(state, "live", now=10.0)
-    assert not clicks.first(state, "live", now=10.017)  # the same click, again
-    assert clicks.first(state, "pair", now=10.02)  # another group's button
-    assert clicks.first(state, "live", now=10.3)  # the next click
-    assert clicks.first(state, "live", now=10.45)
+    state = {}
+    assert polling.first_delivery(state, "live", now=10.0, window=0.1)
+    assert not polling.first_delivery(state, "live", now=10.017, window=0.1)  # the same click, again
+    assert polling.first_delivery(state, "pair", now=10.02, window=0.1)  # another group's button
+    assert polling.first_delivery(state, "live", now=10.3, window=0.1)  # the next click
+    assert polling.first_delivery(state, "live", now=10.45, window=0.1)

@@ -6,7 +6,7 @@ unmount and mount, the browser's style and layout of a new subtree). On a traini
 Chromium's main thread busy nearly all the time, so clicks waited and the browser competed with
 training for the cores. A live chart here is a small custom component (`st.components.v2`) with a
 stable key: the browser keeps its one plotly div and hands each new figure to `Plotly.react`,
-which redraws only what changed and keeps the user's zoom (`uirevision`) and hover.
+which redraws only what changed and keeps the hover; the script keeps a visitor's zoom itself.
 
 The plotly.js it uses is Streamlit's own (the same file and version `st.plotly_chart` draws with),
 imported by the browser from Streamlit's static files, so nothing is bundled or served here. If a

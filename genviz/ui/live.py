@@ -2,9 +2,9 @@
 
 Training runs in a worker process (`genviz.engine`); these fragments only read a snapshot
 and draw it, so a redraw never slows training, and their charts are updated in place
-(`genviz.ui.charts`). The fast fragment (progress, numbers and the
-density pair) refreshes most often, the curves less often, and the details below the fold
-least; every interval grows when many sessions share the server.
+(`genviz.ui.charts`). The fast fragment (progress, numbers and the density pair) refreshes
+most often, the curves less often, and the details below the fold least; every interval
+grows when many sessions share the server.
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ def rerun_group(key: str, action: Callable[[], None]) -> Callable[[], None]:
         running = _fragments_this_run()
         if own is not None and running and own not in running:
             return  # the same click, delivered again with another fragment's rerun
-        if not CLICKS.first(st.session_state, key):
+        if not first_delivery(st.session_state, key):
             return  # the same click, delivered again with the group's timed rerun
         action()
         st.rerun(key)
@@ -204,24 +204,18 @@ def rerun_group(key: str, action: Callable[[], None]) -> Callable[[], None]:
 
 
 SAME_CLICK_SECONDS = 0.1  # far below a person's fastest clicks (about 0.15 s apart), far above a repeat
-
-
-class ClickFilter:
-    """Tells a click from the same click delivered again: within `window` seconds of the last
-    action of a group (kept in the session's state), a click is the same one."""
-
-    def __init__(self, window: float = SAME_CLICK_SECONDS) -> None:
-        self.window = window
-
-    def first(self, state: Any, group: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        last = state.get(f"{CLICKS_KEY}.{group}")
-        state[f"{CLICKS_KEY}.{group}"] = now
-        return last is None or now - last >= self.window
-
-
 CLICKS_KEY = "genviz.last_click"
-CLICKS = ClickFilter()
+
+
+def first_delivery(
+    state: Any, group: str, now: float | None = None, window: float = SAME_CLICK_SECONDS
+) -> bool:
+    """False for the same click delivered again: within `window` seconds of the last action of a
+    group (kept in the session's `state`), a click is the same one."""
+    now = time.monotonic() if now is None else now
+    last = state.get(f"{CLICKS_KEY}.{group}")
+    state[f"{CLICKS_KEY}.{group}"] = now
+    return last is None or now - last >= window
 
 
 def _drawing_fragment() -> str | None:
