@@ -46,5 +46,6 @@ engine.scheduler()  # start the training workers first: they load torch while th
 
 from genviz import ui  # noqa: E402  (imports torch and the models)
 
+ui.guard_page_changes()  # a live page's late timer cannot blank the page opened after it
 ui.page_style()
 navigation.run()

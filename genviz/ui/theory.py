@@ -58,7 +58,8 @@ def md(text: str) -> str:
 
 def _seed_widgets(target: str, model: str) -> None:
     """The two selectors show the run's pair whenever it changed elsewhere (the Explorer, a link)."""
-    if st.session_state.get("theory.seeded") != (target, model):
+    seeded = st.session_state.get("theory.seeded") == (target, model)
+    if not seeded or "theory.target" not in st.session_state or "theory.model" not in st.session_state:
         st.session_state["theory.target"], st.session_state["theory.model"] = target, model
         st.session_state["theory.seeded"] = (target, model)
 

@@ -1,0 +1,50 @@
+"""A page change that a timed part of the page left behind cannot undo.
+
+When a visitor opens another page while a live page polls, the browser stops the old page's
+timers, but a timer declared again by a run whose output was still on its way can fire once
+more, naming the old page and one of its parts. Streamlit 1.67 accepts that request: the old
+part still exists until the new page's run ends. Then it runs the part *as the old page*: the
+browser, told the page changed, clears the new page it has just drawn, and the session forgets
+the new page's widget values. The visitor sees an empty page under the new page's address, and
+nothing redraws it (the new page's parts draw into containers that are gone). If the request comes
+before the new page's run starts, it is merged with the page change and the old page wins.
+
+`guard_page_changes` drops a rerun of a part that names a page other than the one the session is
+on: a part's rerun never changes the page on purpose. (A stale request that comes before the new
+page's run has started still wins over the page change; the visitor then clicks again. Guarding it
+would need the page last asked for, which a page that switches to another by itself makes unreliable.)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from streamlit.runtime.app_session import AppSession
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def is_stale(part_page: str, current_page: str) -> bool:
+    """A part's rerun naming `part_page` is stale when the session is on another page ("" where either
+    is not known: nothing to compare)."""
+    return bool(part_page and current_page and part_page != current_page)
+
+
+def guard_page_changes() -> None:
+    """Wrap `AppSession.request_rerun`, once per process, so that stale part reruns are dropped."""
+    original = AppSession.request_rerun
+    if getattr(original, "guards_page_changes", False):
+        return
+
+    @functools.wraps(original)
+    def request_rerun(self: AppSession, client_state: Any) -> None:
+        fragment = client_state.fragment_id if client_state is not None else ""
+        if fragment and is_stale(client_state.page_script_hash, self.page_script_hash):
+            _LOGGER.debug("dropped a rerun of part %s of a page no longer shown", fragment)
+            return
+        original(self, client_state)
+
+    request_rerun.guards_page_changes = True  # type: ignore[attr-defined]
+    AppSession.request_rerun = request_rerun  # type: ignore[method-assign]
