@@ -30,10 +30,12 @@ APP = ROOT / "tests" / "apps" / "two_pages.py"
 
 
 def test_only_a_part_of_another_page_is_stale() -> None:
-    assert is_stale("first", "second")
-    assert not is_stale("second", "second")
-    assert not is_stale("", "second")  # a rerun that names no page
-    assert not is_stale("first", "")  # before the session's first run
+    pages = {"first", "second"}
+    assert is_stale("first", "second", pages)
+    assert not is_stale("second", "second", pages)
+    assert not is_stale("", "second", pages)  # a rerun that names no page
+    assert not is_stale("first", "", pages)  # before the session's first run
+    assert not is_stale("first", "main", pages)  # a first run that has not resolved its page yet
 
 
 class Session:
@@ -91,12 +93,16 @@ async def late_timer(url: str) -> tuple[list[str], str, str]:
     first = session.of("new_session")[0].new_session.page_script_hash
     pages = {p.page_name: p.page_script_hash for p in session.of("navigation")[-1].navigation.app_pages}
     part = session.of("auto_rerun")[0].auto_rerun.fragment_id
+    shown = session.of("navigation")[-1].navigation.page_script_hash  # what a browser's timers name
+    await session.rerun(shown, fragment_id=part)  # the part's timer, at once: it runs
+    await session.finished_runs(2)
+    assert list(session.of("new_session")[-1].metadata.run.fragment_ids) == [part]
     second = pages["Second"]
     seen = len(session.messages)
     await session.rerun(second)  # the visitor opens the second page
     await session.started(second, after=seen)  # its run has started, and takes a second
     await session.rerun(first, fragment_id=part)  # the first page's timer, once more
-    await session.finished_runs(2)
+    await session.finished_runs(3)
     await asyncio.sleep(1.5)  # time for a run that would follow
     runs = [
         m.new_session.page_script_hash

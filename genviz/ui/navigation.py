@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from streamlit.runtime.app_session import AppSession
@@ -26,10 +27,11 @@ from streamlit.runtime.app_session import AppSession
 _LOGGER = logging.getLogger(__name__)
 
 
-def is_stale(part_page: str, current_page: str) -> bool:
-    """A part's rerun naming `part_page` is stale when the session is on another page ("" where either
-    is not known: nothing to compare)."""
-    return bool(part_page and current_page and part_page != current_page)
+def is_stale(part_page: str, current_page: str, pages: Collection[str]) -> bool:
+    """A part's rerun naming `part_page` is stale when the session is on another of the app's `pages`.
+    Nothing is compared where either page is not known: a rerun that names none, or a session whose
+    first run has not yet resolved its page (it stands on the main script, which is no page)."""
+    return bool(part_page) and current_page in pages and part_page != current_page
 
 
 def guard_page_changes() -> None:
@@ -41,7 +43,7 @@ def guard_page_changes() -> None:
     @functools.wraps(original)
     def request_rerun(self: AppSession, client_state: Any) -> None:
         fragment = client_state.fragment_id if client_state is not None else ""
-        if fragment and is_stale(client_state.page_script_hash, self.page_script_hash):
+        if fragment and is_stale(client_state.page_script_hash, self.page_script_hash, self.get_pages()):
             _LOGGER.debug("dropped a rerun of part %s of a page no longer shown", fragment)
             return
         original(self, client_state)
