@@ -2,9 +2,12 @@
 
 import streamlit as st
 
+from genviz import ui
 from genviz.models import MODELS
 from genviz.targets import TARGETS
 from genviz.taxonomy import families_at, walk
+
+ui.run_through_app()  # first: a page opened by its address on a fresh server
 
 
 def branch_rows() -> list[dict[str, str]]:

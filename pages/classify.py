@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from genviz import ui
 from genviz.ui import classifier
+
+ui.run_through_app()  # first: a page opened by its address on a fresh server
 
 state = classifier.classifier_state()
 classifier.apply(state, classifier.sidebar(state))

@@ -2,8 +2,11 @@
 
 import streamlit as st
 
+from genviz import ui
 from genviz.targets import TARGETS
 from genviz.ui import compare
+
+ui.run_through_app()  # first: a page opened by its address on a fresh server
 
 state = compare.compare_session()
 st.markdown("#### Compare families at equal budget")

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from genviz import ui
 from genviz.ui import divergences
+
+ui.run_through_app()  # first: a page opened by its address on a fresh server
 
 state = divergences.pair_session()
 st.markdown("#### Forward vs reverse KL: mode covering and mode seeking")

@@ -4,6 +4,8 @@ import streamlit as st
 
 from genviz import ui
 
+ui.run_through_app()  # first: a page opened by its address on a fresh server
+
 state = ui.session_with_preview()
 ui.follow_link(state)  # a link from another page (Home's leaves), and its autostart
 config = ui.sidebar(state)

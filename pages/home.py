@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from genviz import ui
 from genviz.ui import home
+
+ui.run_through_app()  # first: a page opened by its address on a fresh server
 
 if {"target", "model"} & set(st.query_params):  # a link made before the Explorer had its own address
     st.switch_page(home.EXPLORER, query_params=st.query_params.to_dict())

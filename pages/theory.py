@@ -5,6 +5,8 @@ import streamlit as st
 from genviz import ui
 from genviz.ui import theory
 
+ui.run_through_app()  # first: a page opened by its address on a fresh server
+
 state = ui.session()  # the same run as the Explorer's, within one browser session
 st.title("Maximum likelihood is KL minimisation")
 st.markdown(

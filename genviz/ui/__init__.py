@@ -6,7 +6,7 @@ registries, and `live` trains and draws in a timed fragment.
 
 from genviz.ui.files import files_popover
 from genviz.ui.live import EXPLORER_TITLE, live_view, page_style, session_with_preview
-from genviz.ui.navigation import guard_page_changes
+from genviz.ui.navigation import guard_page_changes, run_through_app
 from genviz.ui.state import Session, follow_link, session, sync_url
 from genviz.ui.widgets import buttons, header, sidebar
 
@@ -20,6 +20,7 @@ __all__ = [
     "header",
     "live_view",
     "page_style",
+    "run_through_app",
     "session",
     "session_with_preview",
     "sidebar",

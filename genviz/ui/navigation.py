@@ -1,5 +1,14 @@
-"""A page change that a timed part of the page left behind cannot undo.
+"""Pages run through app.py's navigation, and a page change sticks.
 
+**Through app.py.** Streamlit decides once per server, when its first session starts and from the
+folder alone, that an app beside a `pages/` folder is a folder app (its first multipage design):
+until some run of app.py calls `st.navigation`, a page opened by its address runs alone, without
+app.py: Streamlit's default navigation of file names, a narrow layout, none of app.py's setup. On a
+fresh server whose first visitor comes by a shared link, that is every visitor's page until someone
+opens the root. `run_through_app`, first in every page, turns the folder mode off and runs the page
+again, through app.py.
+
+**A page change sticks.**
 When a visitor opens another page while a live page polls, the browser stops the old page's
 timers, but a timer declared again by a run whose output was still on its way can fire once
 more, naming the old page and one of its parts. Streamlit 1.67 accepts that request: the old
@@ -22,7 +31,9 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+import streamlit as st
 from streamlit.runtime.app_session import AppSession
+from streamlit.runtime.pages_manager import PagesManager
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,3 +61,10 @@ def guard_page_changes() -> None:
 
     request_rerun.guards_page_changes = True  # type: ignore[attr-defined]
     AppSession.request_rerun = request_rerun  # type: ignore[method-assign]
+
+
+def run_through_app() -> None:
+    """First in every page: a page run alone as a page of the `pages/` folder runs again through app.py."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # for the server: `st.navigation` would set it too
+        st.rerun()
