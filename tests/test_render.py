@@ -152,3 +152,15 @@ def test_every_family_view_is_plain_data_and_draws(name: str) -> None:
     drawn = {trace.name for trace in fig.data}
     assert {layer.name for layer in view.layers if getattr(layer, "name", "")} <= drawn
     assert fig.layout.title.text == view.title
+
+
+def test_log_ticks_thin_out_over_many_decades() -> None:
+    """1, 2, 5 per decade over a short range; only powers of ten, at most six, over a long one, so that
+    a KL falling from 5 to 0.0001 in a 250-pixel chart keeps readable labels."""
+    short = render._log_ticks(np.array([0.3, 2.0]))["tickvals"]
+    assert np.allclose(short, [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50])
+    long = render._log_ticks(np.array([1e-4, 5.0]))["tickvals"]
+    assert np.allclose(long, [1e-4, 1e-3, 1e-2, 0.1, 1, 10])
+    very_long = render._log_ticks(np.array([1e-9, 50.0]))["tickvals"]
+    assert len(very_long) <= render.MOST_DECADE_TICKS and np.isclose(very_long[-1], 100)
+    assert render._log_ticks(np.array([np.nan, -1.0])) == {}  # nothing positive: plotly's own ticks

@@ -523,13 +523,21 @@ def kl_curve(
 
 
 def _log_ticks(values: np.ndarray) -> dict[str, Any]:
-    """Ticks at 1, 2, 5 × 10^k written as plain decimals, which read better than powers here."""
+    """Ticks at 1, 2, 5 × 10^k written as plain decimals, which read better than powers here; over
+    more than two decades only the powers of ten, and at most `MOST_DECADE_TICKS` of them, so that
+    the labels of a short chart do not run into each other."""
     values = values[np.isfinite(values) & (values > 0)]
     if not len(values):
         return {}
     low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
-    ticks = [m * 10.0**k for k in np.arange(low, high + 1) for m in (1, 2, 5)]
+    decades = high - low
+    mantissas = (1, 2, 5) if decades <= 2 else (1,)
+    every = max(1, int(np.ceil((decades + 1) / MOST_DECADE_TICKS)))
+    ticks = [m * 10.0**k for k in np.arange(high, low - 1, -every)[::-1] for m in mantissas]
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+
+
+MOST_DECADE_TICKS = 6
 
 
 def _floor_markers(steps: np.ndarray, values: np.ndarray) -> dict[str, Any]:
@@ -653,8 +661,8 @@ def overlay_curves(
     if not any(np.isfinite(v).any() for v in shown):
         return _empty(fig, "nothing to draw yet")
     if goal is not None:
-        fig.add_hline(y=goal, line=dict(color=GOAL_COLOR, dash="dot", width=1), annotation_text=goal_label,
-                      annotation_position="bottom left")  # fmt: skip
+        goal_line = dict(color=GOAL_COLOR, dash="dot", width=1)  # labelled at the right, clear of the axis
+        fig.add_hline(y=goal, line=goal_line, annotation_text=goal_label, annotation_position="bottom right")
     fig.update_xaxes(title_text=x_title)
     axis = dict(type="log", **_log_ticks(np.concatenate([*shown, [goal or np.nan]]))) if log_y else {}
     fig.update_yaxes(title_text=y_title, **axis)
