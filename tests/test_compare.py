@@ -139,6 +139,10 @@ def test_overlaid_curves_draw_every_series_and_keep_non_positive_values_on_the_l
     assert [trace.name for trace in figure.data] == ["nsf", "gmm"] and figure.layout.yaxis.type == "log"
     assert figure.data[0].y[2] == render.LOG_FLOOR and math.isnan(figure.data[1].y[1])
     assert figure.layout.shapes[0].y0 == 0.1  # the goal line
+    label = figure.layout.annotations[0]  # plotly places it on a log axis by the exponent
+    assert label.text == "goal 0.1" and label.y == -1 and label.yref == "y"
+    linear = render.overlay_curves(series, title="", x_title="", log_y=False, goal=0.1, goal_label="goal")
+    assert linear.layout.annotations[0].y == 0.1
     assert render.overlay_curves([("nsf", [0], [None])], title="", x_title="").layout.annotations
     rows = [{"step": 0, "kl": 1.2, "reverse_kl": 6.0}, {"step": 5, "kl": 1.1}]
     pair = render.divergence_curves(rows)

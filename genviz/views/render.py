@@ -661,8 +661,12 @@ def overlay_curves(
     if not any(np.isfinite(v).any() for v in shown):
         return _empty(fig, "nothing to draw yet")
     if goal is not None:
-        goal_line = dict(color=GOAL_COLOR, dash="dot", width=1)  # labelled at the right, clear of the axis
-        fig.add_hline(y=goal, line=goal_line, annotation_text=goal_label, annotation_position="bottom right")
+        fig.add_hline(y=goal, line=dict(color=GOAL_COLOR, dash="dot", width=1))
+        # its label just under it at the right, clear of the axis labels; plotly places an annotation
+        # on a log axis by the exponent (add_hline's own label sat at 10^0.1 for a goal of 0.1)
+        at = math.log10(goal) if log_y else goal
+        fig.add_annotation(x=1, xref="x domain", y=at, yref="y", text=goal_label, showarrow=False,
+                           xanchor="right", yanchor="top", font=dict(color=GOAL_COLOR))  # fmt: skip
     fig.update_xaxes(title_text=x_title)
     axis = dict(type="log", **_log_ticks(np.concatenate([*shown, [goal or np.nan]]))) if log_y else {}
     fig.update_yaxes(title_text=y_title, **axis)
