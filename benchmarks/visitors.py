@@ -348,21 +348,7 @@ class Visitor:
 
     # ---- connection
     async def open(self) -> None:
-        cookie = await asyncio.to_thread(xsrf_cookie, self.server_url)
-        ws_url = "ws" + self.server_url.removeprefix("http") + STREAM_PATH
-        headers = {"Origin": self.server_url}
-        protocols = [Subprotocol(SUBPROTOCOL)]
-        if cookie:
-            headers["Cookie"] = f"{XSRF_COOKIE}={cookie}"
-            protocols.append(Subprotocol(cookie))
-        self.ws = await websockets.connect(
-            ws_url,
-            subprotocols=protocols,
-            additional_headers=headers,
-            max_size=None,
-            ping_interval=None,  # a browser sends no pings; the server's own are answered
-            open_timeout=60,
-        )
+        self.ws = await open_stream(self.server_url)
         self.reader = asyncio.create_task(self._read())
         await self.rerun()
 
@@ -581,6 +567,25 @@ class Visitor:
         await self.click(PAUSE_LABEL)
         with contextlib.suppress(TimeoutError, RuntimeError):
             await self.until(lambda: self.button(TRAIN_LABEL) is not None, PAUSE_TIMEOUT, "Train after Pause")
+
+
+async def open_stream(server_url: str) -> Any:
+    """A session's websocket to the server, opened as the browser's app opens it (its XSRF token
+    riding in the subprotocols where the server sets one)."""
+    cookie = await asyncio.to_thread(xsrf_cookie, server_url)
+    headers = {"Origin": server_url}
+    protocols = [Subprotocol(SUBPROTOCOL)]
+    if cookie:
+        headers["Cookie"] = f"{XSRF_COOKIE}={cookie}"
+        protocols.append(Subprotocol(cookie))
+    return await websockets.connect(
+        "ws" + server_url.removeprefix("http") + STREAM_PATH,
+        subprotocols=protocols,
+        additional_headers=headers,
+        max_size=None,
+        ping_interval=None,  # a browser sends no pings; the server's own are answered
+        open_timeout=60,
+    )
 
 
 def xsrf_cookie(server_url: str) -> str | None:

@@ -20,9 +20,8 @@ import pytest
 import websockets
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from test_browser import free_port, wait_until_healthy
-from websockets.typing import Subprotocol
 
-from benchmarks.visitors import STREAM_PATH, SUBPROTOCOL, XSRF_COOKIE, rerun_message, xsrf_cookie
+from benchmarks.visitors import open_stream, rerun_message
 from genviz.ui.navigation import is_stale
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,13 +46,7 @@ class Session:
         self.ws: websockets.ClientConnection | None = None
 
     async def open(self) -> None:
-        cookie = await asyncio.to_thread(xsrf_cookie, self.url)
-        headers, protocols = {"Origin": self.url}, [Subprotocol(SUBPROTOCOL)]
-        if cookie:
-            headers["Cookie"] = f"{XSRF_COOKIE}={cookie}"
-            protocols.append(Subprotocol(cookie))
-        ws_url = "ws" + self.url.removeprefix("http") + STREAM_PATH
-        self.ws = await websockets.connect(ws_url, subprotocols=protocols, additional_headers=headers)
+        self.ws = await open_stream(self.url)
         asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
